@@ -1,0 +1,101 @@
+"""The host's own behaviour for each hook, registered as the plugin ``host.builtin``.
+
+It is an ordinary plugin: its implementations are ``trylast``, so a plugin's implementation of a
+``firstresult`` hook that returns a value replaces it, and a wrapper wraps it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from host._context import AssetExecutionContext, InitResourceContext
+from host._hookspecs import hookimpl
+from host._resource import ConfigurableResource
+
+__all__ = ["BUILTIN_PLUGIN_NAME", "BuiltinPlugin"]
+
+#: The name the built-in plugin is registered under.
+BUILTIN_PLUGIN_NAME = "host.builtin"
+
+
+@contextlib.contextmanager
+def _drive_async(cm: contextlib.AbstractAsyncContextManager[Any], runtime: Any) -> Iterator[Any]:
+    """Drive an async context manager from synchronous code, on the run's event loop."""
+    value = runtime.run_async(cm.__aenter__())
+    try:
+        yield value
+    except BaseException as exc:
+        if not runtime.run_async(cm.__aexit__(type(exc), exc, exc.__traceback__)):
+            raise
+    else:
+        runtime.run_async(cm.__aexit__(None, None, None))
+
+
+def _as_context_manager(result: Any, runtime: Any) -> contextlib.AbstractContextManager[Any]:
+    """A synchronous context manager for whatever ``yield_for_execution`` returned."""
+    if inspect.isgenerator(result):  # an undecorated generator method
+        return contextlib.contextmanager(lambda: result)()
+    if inspect.isasyncgen(result):
+        return _drive_async(contextlib.asynccontextmanager(lambda: result)(), runtime)
+    if hasattr(result, "__enter__"):
+        return result  # type: ignore[no-any-return]
+    if hasattr(result, "__aenter__"):
+        return _drive_async(result, runtime)
+    raise TypeError(
+        f"yield_for_execution returned {type(result).__name__}, not a context manager; decorate "
+        f"it with @contextlib.contextmanager (or @contextlib.asynccontextmanager)."
+    )
+
+
+@contextlib.contextmanager
+def _default_yield(resource: ConfigurableResource, context: InitResourceContext) -> Iterator[Any]:
+    """Setup, yield the resource, teardown in a ``finally``: each phase through its hook."""
+    runtime = context._runtime
+    key = context.resource_key
+    runtime.phase(
+        "setup", key, lambda: runtime.hook.host_resource_setup(resource=resource, context=context)
+    )
+    try:
+        yield resource
+    finally:
+        runtime.phase(
+            "teardown",
+            key,
+            lambda: runtime.hook.host_resource_teardown(resource=resource, context=context),
+        )
+
+
+class BuiltinPlugin:
+    """Calls the resource's own lifecycle methods and the asset's function."""
+
+    @hookimpl(trylast=True)
+    def host_resource_setup(
+        self, resource: ConfigurableResource, context: InitResourceContext
+    ) -> None:
+        context._runtime.resolve(resource.setup_for_execution(context))
+
+    @hookimpl(trylast=True)
+    def host_resource_yield(
+        self, resource: ConfigurableResource, context: InitResourceContext
+    ) -> contextlib.AbstractContextManager[Any]:
+        if type(resource).overrides_yield():
+            return _as_context_manager(resource.yield_for_execution(context), context._runtime)
+        return _default_yield(resource, context)
+
+    @hookimpl(trylast=True)
+    def host_resource_teardown(
+        self, resource: ConfigurableResource, context: InitResourceContext
+    ) -> None:
+        context._runtime.resolve(resource.teardown_after_execution(context))
+
+    @hookimpl(trylast=True)
+    def host_asset_execute(
+        self, context: AssetExecutionContext, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> Any:
+        result = fn(**kwargs)
+        if inspect.iscoroutine(result):
+            return context._runtime.run_async(result)
+        return result

@@ -1,0 +1,131 @@
+"""The one error tree of `host`.
+
+Every error the host raises on purpose derives from :class:`HostError`, so a caller can catch
+everything the framework means with one ``except``::
+
+    HostError
+    ├── DefinitionError          assets or resources wired wrongly; raised before anything runs
+    ├── ConfigError              a configuration value is invalid or missing (resource key, field)
+    ├── PluginError              a plugin cannot be found, imported or used
+    ├── FrozenResourceError      assignment to a resource's configuration field (also AttributeError)
+    ├── ResourceError            a resource lifecycle phase failed (key, class, distribution, phase)
+    │   ├── ResourceSetupError       bringing the resource up failed
+    │   └── ResourceTeardownError    tearing it down failed
+    ├── WorkerDiedError          a worker process died while it ran an asset
+    └── RunFailure               a run finished with failures; carries ``.result``
+
+Messages name what is wrong and what to do; they never contain secret values.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from host._events import RunResult
+
+__all__ = [
+    "ConfigError",
+    "DefinitionError",
+    "FrozenResourceError",
+    "HostError",
+    "PluginError",
+    "ResourceError",
+    "ResourceSetupError",
+    "ResourceTeardownError",
+    "RunFailure",
+    "WorkerDiedError",
+]
+
+
+class HostError(Exception):
+    """Base class of every error raised by `host` on purpose."""
+
+
+class DefinitionError(HostError):
+    """Assets, resources or executors are defined or wired wrongly.
+
+    Raised before any resource is brought up; the message names the asset and parameter (or
+    resource key) at fault and says how to fix it.
+    """
+
+
+class ConfigError(HostError):
+    """A configuration value is invalid or missing.
+
+    Attributes:
+        resource_key: the resource whose configuration is at fault, if any.
+        field: the configuration field at fault, if any.
+    """
+
+    def __init__(
+        self, message: str, *, resource_key: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        #: The resource whose configuration is at fault, if any.
+        self.resource_key = resource_key
+        #: The configuration field at fault, if any.
+        self.field = field
+
+
+class PluginError(HostError):
+    """A plugin (entry point) cannot be found, imported, or used."""
+
+
+class FrozenResourceError(HostError, AttributeError):
+    """A configuration field of a resource was assigned to; resources are frozen."""
+
+
+class ResourceError(HostError):
+    """A resource lifecycle phase failed.
+
+    Attributes:
+        resource_key: the key the resource is bound to in the run.
+        resource_class: the qualified name of the resource class.
+        distribution: ``"name version"`` of the distribution that ships the class, if any.
+        phase: the phase that failed (``"setup"``, ``"yield_enter"``, ``"yield_exit"``,
+            ``"teardown"``, or ``"config"`` when the configuration could not be resolved).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource_key: str = "",
+        resource_class: str = "",
+        phase: str = "",
+        distribution: str | None = None,
+    ) -> None:
+        # Defaults only so that pickling (cls(message) + __dict__) works across processes.
+        super().__init__(message)
+        self.resource_key = resource_key
+        self.resource_class = resource_class
+        self.phase = phase
+        self.distribution = distribution
+
+
+class ResourceSetupError(ResourceError):
+    """Bringing a resource up failed; it was not torn down, those already up were."""
+
+
+class ResourceTeardownError(ResourceError):
+    """Tearing a resource down failed; the other resources were still torn down."""
+
+
+class WorkerDiedError(HostError):
+    """A worker process died (killed, crashed, exited) while it ran an asset."""
+
+
+class RunFailure(HostError):
+    """A run finished with failures, after every resource that came up was torn down.
+
+    The first underlying error is chained as ``__cause__``.
+
+    Attributes:
+        result: the :class:`~host.RunResult` of the failed run.
+    """
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        #: The result of the failed run.
+        self.result = result

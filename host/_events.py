@@ -1,0 +1,162 @@
+"""Typed run events and the result of a run.
+
+Every event carries the run id, the pid of the process where it happened, and a wall-clock
+timestamp; phase events carry their duration in seconds. Events are plain frozen dataclasses:
+cheap to build, picklable (they travel from worker processes to the parent), and easy to match.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "AssetFailed",
+    "AssetSkipped",
+    "AssetStarted",
+    "AssetSucceeded",
+    "ErrorInfo",
+    "Event",
+    "ResourceEvent",
+    "ResourcePhase",
+    "RunFinished",
+    "RunResult",
+    "RunStarted",
+]
+
+#: The phases a resource goes through. ``setup``/``teardown`` are the resource's own methods;
+#: ``yield_enter``/``yield_exit`` are entering and leaving ``yield_for_execution`` (which, by
+#: default, contain setup and teardown).
+ResourcePhase = Literal["setup", "yield_enter", "yield_exit", "teardown"]
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A picklable description of an error: type, message, formatted traceback.
+
+    Attributes:
+        type: the qualified name of the exception class.
+        message: ``str(exc)``.
+        traceback: the formatted traceback, with the chain of causes.
+        resource_key: the resource at fault, when a resource phase failed.
+    """
+
+    type: str
+    message: str
+    traceback: str
+    resource_key: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, resource_key: str | None = None) -> ErrorInfo:
+        """Describe ``exc`` (its traceback is formatted now, where it happened)."""
+        kind = type(exc)
+        return cls(
+            type=f"{kind.__module__}.{kind.__qualname__}",
+            message=str(exc),
+            traceback="".join(traceback.format_exception(kind, exc, exc.__traceback__)),
+            resource_key=resource_key,
+        )
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class _Base:
+    run_id: str
+    pid: int = field(default_factory=os.getpid, kw_only=True)
+    timestamp: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class RunStarted(_Base):
+    """A run started (in the coordinating process)."""
+
+    executor: str
+    assets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunFinished(_Base):
+    """A run finished, after every teardown."""
+
+    success: bool
+    duration: float
+
+
+@dataclass(frozen=True)
+class AssetStarted(_Base):
+    """An asset started computing."""
+
+    asset_key: str
+
+
+@dataclass(frozen=True)
+class AssetSucceeded(_Base):
+    """An asset computed its output."""
+
+    asset_key: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class AssetFailed(_Base):
+    """An asset raised, or a resource it needs failed to come up, or its worker died."""
+
+    asset_key: str
+    duration: float
+    error: ErrorInfo
+
+
+@dataclass(frozen=True)
+class AssetSkipped(_Base):
+    """An asset was not run because an upstream asset failed or was skipped."""
+
+    asset_key: str
+    upstream: str
+
+
+@dataclass(frozen=True)
+class ResourceEvent(_Base):
+    """A resource phase ended, successfully (``error is None``) or not."""
+
+    resource_key: str
+    phase: ResourcePhase
+    duration: float
+    error: ErrorInfo | None = None
+
+
+Event = RunStarted | RunFinished | AssetStarted | AssetSucceeded | AssetFailed | AssetSkipped | ResourceEvent
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        run_id: the run's id.
+        success: no asset failed and no resource phase failed.
+        outputs: asset key -> output, for every asset that succeeded.
+        failures: asset key -> error, for every asset that failed (raised, needed a resource that
+            failed to come up, or ran in a worker that died).
+        skipped: the assets not run because something upstream failed.
+        resource_errors: resource errors not attributable to one asset (teardown failures).
+        events: every event of the run, in order.
+    """
+
+    run_id: str
+    success: bool
+    outputs: Mapping[str, Any]
+    failures: Mapping[str, ErrorInfo]
+    skipped: tuple[str, ...] = ()
+    resource_errors: tuple[ErrorInfo, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    def events_of(self, kind: type[Any]) -> list[Any]:
+        """The events of one type, in order."""
+        return [event for event in self.events if isinstance(event, kind)]

@@ -1,0 +1,1 @@
+"""Executors: where and in what order a run's assets are computed."""

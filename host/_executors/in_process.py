@@ -1,0 +1,36 @@
+"""The in-process executor: every asset in the caller's process, one resource stack per run."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from host._executors.base import Executor, RunState
+from host._lifecycle import ResourceStack
+from host._step import execute_step
+
+__all__ = ["InProcessExecutor"]
+
+
+class InProcessExecutor(Executor):
+    """Runs assets one after another in the calling process, in plan order.
+
+    Resources come up the first time an asset needs them and are torn down in reverse order when
+    the run ends, also on an asset error, KeyboardInterrupt or SIGTERM (which then propagate).
+    Assets downstream of a failure are skipped; the others still run.
+    """
+
+    name: ClassVar[str] = "in_process"
+
+    def execute(self, run: RunState) -> None:
+        runtime = run.runtime()
+        try:
+            with ResourceStack(run.resources, runtime) as stack:
+                for key, step in run.plan.steps.items():
+                    blocker = run.blocked_by(key)
+                    if blocker is not None:
+                        run.skip(key, blocker)
+                    else:
+                        run.record(execute_step(step, run.inputs_for(key), stack, runtime))
+            run.record_teardown_errors(stack.teardown_errors)
+        finally:
+            runtime.close()

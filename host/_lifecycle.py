@@ -1,0 +1,266 @@
+"""The per-process side of a run: the resource stack and the runtime that drives hooks.
+
+A :class:`ProcessRuntime` exists once per run per process (the caller's process for the
+in-process executor, each worker for the others). Its :class:`ResourceStack` brings a resource
+up the first time an asset in that process needs it, dependencies first, through the
+``host_resource_yield`` hook, and tears everything down in reverse order when the process is done
+with the run, whatever happened. Events go to ``emit``: the run's event log in the caller's
+process, a queue to the parent in a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import pluggy
+
+from host._context import InitResourceContext
+from host._errors import ConfigError, ResourceSetupError, ResourceTeardownError
+from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase
+from host._resource import ConfigurableResource
+from host._resource_graph import ResourceGraph
+
+__all__ = ["ProcessRuntime", "ResourceStack", "distribution_of"]
+
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=None)
+def _packages() -> Mapping[str, list[str]]:
+    import importlib_metadata
+
+    return importlib_metadata.packages_distributions()
+
+
+def distribution_of(cls: type) -> str | None:
+    """``"name version"`` of the installed distribution that ships ``cls``, if any."""
+    import importlib_metadata
+
+    top = cls.__module__.partition(".")[0]
+    names = _packages().get(top)
+    if not names:
+        return None
+    try:
+        return f"{names[0]} {importlib_metadata.version(names[0])}"
+    except importlib_metadata.PackageNotFoundError:
+        return names[0]
+
+
+def _describe(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class ProcessRuntime:
+    """One run in one process: the hook relay, the event sink and the event loop.
+
+    Attributes:
+        run_id: the run's id.
+        executor: the executor's name.
+        hook: the plugin manager's hook relay.
+        emit: where events go.
+    """
+
+    def __init__(
+        self, run_id: str, executor: str, hook: pluggy.HookRelay, emit: Callable[[Event], None]
+    ) -> None:
+        self.run_id = run_id
+        self.executor = executor
+        self.hook = hook
+        self.emit = emit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failed_phases: dict[str, ResourcePhase] = {}
+
+    def failed_phase(self, key: str, default: str) -> str:
+        """The innermost phase of resource ``key`` that failed in this run, or ``default``."""
+        return self._failed_phases.get(key, default)
+
+    def run_async(self, awaitable: Awaitable[T]) -> T:
+        """Run ``awaitable`` to completion on this run's event loop (made on first use).
+
+        One loop serves the whole run in this process, so a connection opened in an async
+        setup can be used by async assets and closed by an async teardown.
+        """
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(awaitable)
+
+    def resolve(self, value: Any) -> Any:
+        """``value``, or its result if it is awaitable (an ``async`` method's coroutine)."""
+        if isinstance(value, Awaitable):
+            return self.run_async(value)
+        return value
+
+    def phase(
+        self, phase: ResourcePhase, key: str, call: Callable[[], T]
+    ) -> T:
+        """Run one resource phase, timed, and emit its :class:`ResourceEvent`."""
+        start = time.perf_counter()
+        try:
+            result = call()
+        except BaseException as exc:
+            self._failed_phases.setdefault(key, phase)
+            self.emit(
+                ResourceEvent(
+                    self.run_id,
+                    resource_key=key,
+                    phase=phase,
+                    duration=time.perf_counter() - start,
+                    error=ErrorInfo.from_exception(exc, resource_key=key),
+                )
+            )
+            raise
+        self.emit(
+            ResourceEvent(
+                self.run_id, resource_key=key, phase=phase, duration=time.perf_counter() - start
+            )
+        )
+        return result
+
+    def close(self) -> None:
+        """Close the event loop, if one was made."""
+        if self._loop is not None:
+            loop, self._loop = self._loop, None
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+class ResourceStack:
+    """The resources brought up in this process for one run, torn down in reverse order.
+
+    Use it as a context manager: leaving it tears down every resource that came up, passing on
+    the exception that is leaving the block (if any) to each resource's context manager.
+    """
+
+    def __init__(self, graph: ResourceGraph, runtime: ProcessRuntime) -> None:
+        self._graph = graph
+        self._runtime = runtime
+        self._stack = contextlib.ExitStack()
+        self._instances: dict[str, Any] = {}  # key -> the resource object brought up
+        self._values: dict[str, Any] = {}  # key -> what its yield gave (what assets receive)
+        self._failed: dict[str, ResourceSetupError] = {}
+        #: Teardown failures, in the order they happened.
+        self.teardown_errors: list[ResourceTeardownError] = []
+        #: Keys in the order they came up.
+        self.order: list[str] = []
+
+    def __enter__(self) -> ResourceStack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.__exit__(exc_type, exc, tb)
+
+    def close(self) -> None:
+        """Tear down every resource that came up, in reverse order of bring-up."""
+        self._stack.close()
+
+    def get(self, key: str) -> Any:
+        """The value assets receive for resource ``key``, bringing it up on first use.
+
+        Raises:
+            ResourceSetupError: it (or a dependency) failed to come up, now or earlier in this
+                run in this process; it is not tried again.
+        """
+        key = self._graph.nodes[key].key
+        if key in self._values:
+            return self._values[key]
+        self._bring_up(key)
+        return self._values[key]
+
+    def _bring_up(self, key: str) -> Any:
+        if key in self._instances:
+            return self._instances[key]
+        if key in self._failed:
+            raise self._failed[key]
+        node = self._graph.nodes[key]
+        if not isinstance(node.resource, ConfigurableResource):
+            self._instances[key] = self._values[key] = node.resource
+            return node.resource
+        cls = type(node.resource)
+        deps: dict[str, Any] = {}
+        for field, dep_key in node.deps.items():
+            try:
+                deps[field] = self._bring_up(dep_key)
+            except ResourceSetupError as exc:
+                raise self._fail(
+                    key, cls, "setup", f"its dependency {dep_key!r} (field {field!r}) failed to "
+                    f"come up", exc
+                ) from exc
+        try:
+            instance = node.resource.instantiate(key, deps)
+        except ConfigError as exc:
+            raise self._fail(key, cls, "config", str(exc), exc) from None
+        context = InitResourceContext(
+            resource_key=key,
+            resource_config=instance.masked_config(),
+            run_id=self._runtime.run_id,
+            resources=deps,
+            executor=self._runtime.executor,
+            _runtime=self._runtime,
+        )
+        cm = self._runtime.hook.host_resource_yield(resource=instance, context=context)
+        try:
+            value = self._runtime.phase("yield_enter", key, cm.__enter__)
+        except Exception as exc:
+            phase = self._runtime.failed_phase(key, "yield_enter")
+            raise self._fail(key, cls, phase, f"{type(exc).__name__}: {exc}", exc) from exc
+        self._instances[key] = instance
+        self._values[key] = value
+        self.order.append(key)
+        self._stack.push(functools.partial(self._exit, key, cls, cm))
+        return instance
+
+    def _fail(
+        self, key: str, cls: type, phase: str, detail: str, cause: BaseException
+    ) -> ResourceSetupError:
+        error = ResourceSetupError(
+            f"resource {key!r} ({_describe(cls)}"
+            + (f", from {dist}" if (dist := distribution_of(cls)) else "")
+            + f") failed to come up in phase {phase!r} in process {os.getpid()}: {detail}",
+            resource_key=key,
+            resource_class=_describe(cls),
+            phase=phase,
+            distribution=dist,
+        )
+        error.__cause__ = cause
+        self._failed[key] = error
+        return error
+
+    def _exit(
+        self,
+        key: str,
+        cls: type,
+        cm: contextlib.AbstractContextManager[Any],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            self._runtime.phase("yield_exit", key, lambda: cm.__exit__(exc_type, exc, tb))
+        except Exception as error:
+            if error is exc:  # the context manager re-raised what it was given
+                return False
+            phase = self._runtime.failed_phase(key, "yield_exit")
+            failure = ResourceTeardownError(
+                f"resource {key!r} ({_describe(cls)}) failed to tear down in phase {phase!r} in "
+                f"process {os.getpid()}: {type(error).__name__}: {error}",
+                resource_key=key,
+                resource_class=_describe(cls),
+                phase=phase,
+                distribution=distribution_of(cls),
+            )
+            failure.__cause__ = error
+            self.teardown_errors.append(failure)
+        return False  # never swallow what is leaving the run
