@@ -32,7 +32,7 @@ class AssetDefinition:
         if not callable(fn):
             raise DefinitionError(f"@asset decorates a function, got {fn!r}")
         self.fn = fn
-        self.key = key or getattr(fn, "__name__", "")
+        self.key: str = key or str(getattr(fn, "__name__", ""))
         if not self.key.isidentifier():
             raise DefinitionError(
                 f"asset name {self.key!r} is not a valid Python identifier; downstream assets "
@@ -51,7 +51,7 @@ class AssetDefinition:
                     f"asset {self.key!r}: parameter {param.name!r} is positional-only; inputs "
                     f"are passed by name, remove the '/'."
                 )
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

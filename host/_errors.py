@@ -7,7 +7,7 @@ everything the framework means with one ``except``::
     ├── DefinitionError          assets or resources wired wrongly; raised before anything runs
     ├── ConfigError              a configuration value is invalid or missing (resource key, field)
     ├── PluginError              a plugin cannot be found, imported or used
-    ├── FrozenResourceError      assignment to a resource's configuration field (also AttributeError)
+    ├── FrozenResourceError      a resource's configuration field was assigned (AttributeError)
     ├── ResourceError            a resource lifecycle phase failed (key, class, distribution, phase)
     │   ├── ResourceSetupError       bringing the resource up failed
     │   └── ResourceTeardownError    tearing it down failed

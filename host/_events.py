@@ -131,7 +131,11 @@ class ResourceEvent(_Base):
     error: ErrorInfo | None = None
 
 
-Event = RunStarted | RunFinished | AssetStarted | AssetSucceeded | AssetFailed | AssetSkipped | ResourceEvent
+#: Any event of a run.
+Event = (
+    RunStarted | RunFinished | AssetStarted | AssetSucceeded | AssetFailed | AssetSkipped
+    | ResourceEvent
+)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ __all__ = ["ProcessRuntime", "ResourceStack", "distribution_of"]
 T = TypeVar("T")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _packages() -> Mapping[str, list[str]]:
     import importlib_metadata
 

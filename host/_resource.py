@@ -9,6 +9,7 @@ another process. The lifecycle methods follow Dagster's Pythonic resources.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 from collections.abc import Iterator, Mapping
@@ -56,7 +57,7 @@ class EnvVar(str):
         return os.environ.get(self.name, default)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _deferred_model(cls: type[BaseModel], names: frozenset[str]) -> type[BaseModel]:
     """A subclass of ``cls`` where the ``names`` fields accept anything, to validate the rest."""
     overrides: dict[str, Any] = {name: (Any, None) for name in names}
@@ -248,9 +249,10 @@ def _reset_private(obj: BaseModel) -> None:
     """Set every private attribute of ``obj`` to its declared default (fresh run state)."""
     private: dict[str, Any] = {}
     for name, attr in type(obj).__private_attributes__.items():
-        default = attr.get_default()
-        if default is not PydanticUndefined:
-            private[name] = default
+        if attr.default_factory is not None:
+            private[name] = attr.default_factory()
+        elif attr.default is not PydanticUndefined:
+            private[name] = copy.deepcopy(attr.default)
     object.__setattr__(obj, "__pydantic_private__", private)
 
 
