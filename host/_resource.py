@@ -28,6 +28,10 @@ __all__ = ["MASK", "ConfigurableResource", "EnvVar"]
 #: What a secret value is shown as, everywhere.
 MASK = "**********"
 
+#: Private attributes of the host's own that travel with the configuration: EnvVars still to be
+#: read, and which fields hold values read from the environment (so they stay masked).
+_HOST_PRIVATE = ("_host_env", "_host_env_fields")
+
 
 class EnvVar(str):
     """A configuration value read from an environment variable when the resource comes up.
@@ -124,16 +128,16 @@ class ConfigurableResource(BaseModel):
     def __getstate__(self) -> dict[Any, Any]:
         # Only the configuration crosses a process boundary; private state stays behind.
         state = super().__getstate__()
-        env = self.__pydantic_private__ and self.__pydantic_private__.get("_host_env")
-        state["__pydantic_private__"] = {"_host_env": env} if env else None
+        private = self.__pydantic_private__ or {}
+        kept = {name: private[name] for name in _HOST_PRIVATE if private.get(name)}
+        state["__pydantic_private__"] = kept or None
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        private = state.get("__pydantic_private__") or {}
+        kept = state.get("__pydantic_private__") or {}
         super().__setstate__({**state, "__pydantic_private__": None})
         _reset_private(self)
-        if private.get("_host_env"):
-            self.__pydantic_private__["_host_env"] = private["_host_env"]  # type: ignore[index]
+        self.__pydantic_private__.update(kept)  # type: ignore[union-attr]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -250,7 +254,7 @@ def _reset_private(obj: BaseModel) -> None:
     private: dict[str, Any] = {}
     for name, attr in type(obj).__private_attributes__.items():
         if attr.default_factory is not None:
-            private[name] = attr.default_factory()
+            private[name] = attr.default_factory()  # type: ignore[call-arg]
         elif attr.default is not PydanticUndefined:
             private[name] = copy.deepcopy(attr.default)
     object.__setattr__(obj, "__pydantic_private__", private)
