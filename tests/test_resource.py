@@ -250,9 +250,7 @@ def test_values_read_from_the_environment_stay_masked_across_pickling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HOST_TEST_PW", SECRET)
-    up = Client(username="ann", password="pw", port=80).model_copy()
     resolved = Client(username=EnvVar("HOST_TEST_PW"), password="pw").instantiate("client", {})
     assert resolved.username == SECRET
     for obj in (resolved, pickle.loads(pickle.dumps(resolved))):
         assert SECRET not in repr(obj) and obj.username == SECRET
-    assert SECRET not in repr(up)
