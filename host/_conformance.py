@@ -1,0 +1,575 @@
+"""``check_resource_class``: a plugin's own tests prove that its resource class is well formed.
+
+Each check brings the resource up through the same machinery as a run (``open_resource``) and
+reports what failed, by check name, with what to do about it. The checks, in order:
+
+``subclass``      the class is a ``host.ConfigurableResource``
+``construct``     it can be made from the given configuration
+``frozen``        configuration is frozen (assignment raises FrozenResourceError), unknown
+                  fields are rejected
+``schema``        the JSON schema exports, names every field and no private attribute
+``pickle``        a pickle round trip keeps the configuration; pickling the resource while it is
+                  up works and leaves its private state behind
+``lifecycle``     it comes up and goes down, twice in a row, each time as a fresh copy
+``secrets``       no ``SecretStr`` (or EnvVar-read) value shows in repr, str, JSON, the schema,
+                  the init context, events or log records
+``setup_failure`` when its own bring-up fails, it is not torn down and the error names it; when
+                  a resource after it fails, it is torn down exactly once, cleanly
+``worker``        it comes up and goes down in a spawned worker process, from its pickle
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import pickle
+import traceback
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from pydantic import SecretStr, TypeAdapter, ValidationError
+
+from host._context import InitResourceContext
+from host._errors import FrozenResourceError, HostError, ResourceSetupError
+from host._events import Event, ResourceEvent
+from host._hookspecs import hookimpl
+from host._resource import ConfigurableResource, EnvVar
+from host._resource_scope import open_resource, open_resources
+
+__all__ = ["CHECKS", "ResourceCheckError", "check_resource_class"]
+
+#: The names of the checks, in the order they run.
+CHECKS = (
+    "subclass",
+    "construct",
+    "frozen",
+    "schema",
+    "pickle",
+    "lifecycle",
+    "secrets",
+    "setup_failure",
+    "worker",
+)
+
+#: Secrets shorter than this are not looked for (they would match by chance).
+MIN_SECRET_LENGTH = 4
+
+#: The key the checked resource is brought up under.
+SUBJECT = "subject"
+
+_MISSING = object()
+
+
+class ResourceCheckError(HostError, AssertionError):
+    """A resource class failed checks of :func:`check_resource_class`.
+
+    An ``AssertionError``, so test runners report it as a failed test with its message.
+
+    Attributes:
+        resource_class: the qualified name of the class that was checked.
+        failures: check name -> what is wrong and what to do, for each failed check.
+    """
+
+    def __init__(
+        self, message: str, *, resource_class: str = "", failures: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.resource_class = resource_class
+        self.failures = dict(failures or {})
+
+
+class _InjectedFailure(Exception):
+    """Raised on purpose by ``check_resource_class`` to simulate a failing bring-up."""
+
+
+class _FailingResource(ConfigurableResource):
+    """A resource whose setup always fails: brought up after the checked one."""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        raise _InjectedFailure("this resource fails to come up on purpose")
+
+
+class _Capture:
+    """Records each resource the run brings up, with its init context."""
+
+    def __init__(self) -> None:
+        self.up: dict[str, tuple[ConfigurableResource, InitResourceContext]] = {}
+
+    @hookimpl(wrapper=True)
+    def host_resource_yield(
+        self, resource: ConfigurableResource, context: InitResourceContext
+    ) -> Generator[None, Any, Any]:
+        self.up[context.resource_key] = (resource, context)
+        return (yield)
+
+
+class _FailBringUp:
+    """Makes the bring-up of one key fail before the resource's own code runs."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @hookimpl(tryfirst=True)
+    def host_resource_setup(
+        self, resource: ConfigurableResource, context: InitResourceContext
+    ) -> None:
+        if context.resource_key == self.key:
+            raise _InjectedFailure(f"setup of {self.key!r} fails on purpose")
+
+    @hookimpl(wrapper=True)
+    def host_resource_yield(
+        self, resource: ConfigurableResource, context: InitResourceContext
+    ) -> Generator[None, Any, Any]:
+        inner = yield
+        if context.resource_key != self.key or not type(resource).overrides_yield():
+            return inner
+        return _failing_enter(self.key)
+
+
+@contextmanager
+def _failing_enter(key: str) -> Iterator[Any]:
+    raise _InjectedFailure(f"yield_for_execution of {key!r} fails on purpose")
+    yield  # pragma: no cover - makes this a generator
+
+
+class _LogRecords(logging.Handler):
+    """Keeps the text of every log record, to look for secrets in."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string is not what is checked here
+            text = str(record.msg)
+        self.texts.append(f"{text} {record.__dict__!r}")
+
+
+@contextmanager
+def _capture_logs() -> Iterator[_LogRecords]:
+    root = logging.getLogger()
+    handler = _LogRecords()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.setLevel(level)
+        root.removeHandler(handler)
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _has_json_schema(annotation: Any) -> bool:
+    """Whether pydantic can describe ``annotation`` (a field's type) in a JSON schema."""
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    except Exception:  # an arbitrary type: validated with isinstance, never describable
+        return False
+    try:
+        adapter.json_schema()
+    except Exception:
+        return False
+    return True
+
+
+def _secrets(resource: ConfigurableResource) -> list[str]:
+    """The secret values in ``resource`` and its dependencies (EnvVars as currently set)."""
+    found: list[str] = []
+    for value in resource.__dict__.values():
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, EnvVar):
+            found.append(value.get_value() or "")
+        elif isinstance(value, ConfigurableResource):
+            found.extend(_secrets(value))
+    return [s for s in found if len(s) >= MIN_SECRET_LENGTH]
+
+
+def _phases(events: list[Event], key: str) -> list[tuple[str, bool]]:
+    """(phase, failed) of each resource event of ``key``."""
+    return [
+        (e.phase, e.error is not None)
+        for e in events
+        if isinstance(e, ResourceEvent) and e.resource_key == key
+    ]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+class _Checker:
+    """Runs the checks on one class and configuration, collecting failures by check name."""
+
+    def __init__(self, cls: type[ConfigurableResource], config: Mapping[str, Any]) -> None:
+        self.cls = cls
+        self.config = dict(config)
+        self.resource = cls(**self.config)
+        self.failures: dict[str, str] = {}
+        self.skipped: list[str] = []
+        #: Text produced while the resource was up: repr, context, events, log records.
+        self.seen: list[tuple[str, str]] = []
+
+    def fail(self, check: str, message: str) -> None:
+        self.failures[check] = (
+            f"{self.failures[check]}; {message}" if check in self.failures else message
+        )
+
+    # -- static checks ----------------------------------------------------------------------
+
+    def frozen(self) -> None:
+        cls, resource = self.cls, self.resource
+        if cls.model_config.get("frozen") is not True:
+            self.fail("frozen", "model_config sets frozen to something else than True; remove it")
+        for name in cls.model_fields:
+            try:
+                setattr(resource, name, getattr(resource, name))
+            except FrozenResourceError:
+                continue
+            except Exception as exc:
+                self.fail(
+                    "frozen",
+                    f"assigning field {name!r} raised {type(exc).__name__}, not "
+                    f"host.FrozenResourceError; do not override __setattr__",
+                )
+            else:
+                self.fail(
+                    "frozen",
+                    f"assigning field {name!r} was allowed; do not override "
+                    f"__setattr__ or model_config['frozen']",
+                )
+        try:
+            cls(**self.config, host_check_unknown_field=1)
+        except ValidationError:
+            pass
+        except Exception as exc:
+            self.fail("frozen", f"an unknown field raised {type(exc).__name__}: {exc}")
+        else:
+            self.fail(
+                "frozen",
+                "an unknown field was accepted; keep model_config['extra'] == 'forbid' so that "
+                "a typo in a run config is an error",
+            )
+
+    def schema(self) -> None:
+        try:
+            schema = self.cls.model_json_schema()
+            text = json.dumps(schema)
+        except Exception as exc:
+            culprits = [
+                name
+                for name, info in self.cls.model_fields.items()
+                if not _has_json_schema(info.annotation)
+            ]
+            self.fail(
+                "schema",
+                f"the JSON schema cannot be exported (fields {culprits}: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}); give every field a type pydantic can describe, "
+                f"or keep the object in a PrivateAttr",
+            )
+            return
+        self.seen.append(("the JSON schema", text))
+        properties = schema.get("properties", {})
+        private = sorted(name for name in properties if name.startswith("_"))
+        if private:
+            self.fail("schema", f"the schema shows private attributes {private}")
+        missing = sorted(
+            name
+            for name, info in self.cls.model_fields.items()
+            if name not in properties and (info.alias or name) not in properties
+        )
+        if missing:
+            self.fail("schema", f"the schema does not describe fields {missing}")
+
+    def pickle_config(self) -> None:
+        try:
+            loaded = pickle.loads(pickle.dumps(self.resource))
+        except Exception as exc:
+            self.fail(
+                "pickle",
+                f"the configured resource cannot be pickled ({type(exc).__name__}: {exc}); "
+                f"configuration must be picklable to reach worker processes",
+            )
+            return
+        if type(loaded) is not self.cls:
+            self.fail("pickle", f"unpickling gave {type(loaded).__name__}, not {self.cls.__name__}")
+        elif loaded.model_dump() != self.resource.model_dump():
+            self.fail("pickle", "a pickle round trip changed the configuration")
+        elif loaded.env_vars() != self.resource.env_vars():
+            self.fail("pickle", "a pickle round trip lost the EnvVar fields")
+
+    def pickle_up(self, up: ConfigurableResource) -> None:
+        try:
+            loaded = pickle.loads(pickle.dumps(up))
+        except Exception as exc:
+            self.fail(
+                "pickle",
+                f"pickling the resource while it is up failed ({type(exc).__name__}: {exc}); "
+                f"only its configuration may be pickled: keep live handles in PrivateAttr "
+                f"attributes and do not override __getstate__/__reduce__",
+            )
+            return
+        fresh = pickle.loads(pickle.dumps(self.resource)).__pydantic_private__ or {}
+        got = loaded.__pydantic_private__ or {}
+        for name, value in (up.__pydantic_private__ or {}).items():
+            if name.startswith("_host_"):
+                continue
+            default, after = fresh.get(name, _MISSING), got.get(name, _MISSING)
+            if not _same(after, default) and _same(after, value):
+                self.fail(
+                    "pickle",
+                    f"private attribute {name} kept its run state through pickling; private "
+                    f"state must stay in the process that brought the resource up",
+                )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def lifecycle(self) -> bool:
+        """Bring the resource up twice; False when it did not come up and go down cleanly."""
+        instances = []
+        for attempt in (1, 2):
+            capture = _Capture()
+            scope = open_resource(self.resource, key=SUBJECT, plugins=[capture])
+            try:
+                with _capture_logs() as logs, scope:
+                    up, context = capture.up[SUBJECT]
+                    instances.append(up)
+                    self.seen += [
+                        ("repr() of the resource while up", repr(up)),
+                        ("str() of the resource while up", str(up)),
+                        ("the init context's resource_config", repr(context.resource_config)),
+                    ]
+                    if attempt == 1:
+                        self.pickle_up(up)
+            except Exception as exc:
+                when = "" if attempt == 1 else " the second time (after a clean first run)"
+                self.fail(
+                    "lifecycle",
+                    f"it failed to come up or go down{when}: {type(exc).__name__}: {exc}",
+                )
+                return False
+            self.seen += [("a log record", text) for text in logs.texts]
+            self.seen += [("an event", repr(event)) for event in scope.events]
+            for phase in ("yield_enter", "yield_exit"):
+                count = _phases(scope.events, SUBJECT).count((phase, False))
+                if count != 1:
+                    self.fail("lifecycle", f"phase {phase} happened {count} times, not once")
+        first, second = instances
+        if first is self.resource or second is self.resource or first is second:
+            self.fail("lifecycle", "a run brought up the configured object itself, not a copy")
+        return True
+
+    def secrets(self) -> None:
+        secrets = _secrets(self.resource)
+        if not secrets:
+            return
+        static = [
+            ("repr()", repr(self.resource)),
+            ("str()", str(self.resource)),
+            ("model_dump_json()", self.resource.model_dump_json()),
+            ("masked_config()", json.dumps(self.resource.masked_config(), default=str)),
+        ]
+        leaks = [where for where, text in [*static, *self.seen] if any(s in text for s in secrets)]
+        for where in dict.fromkeys(leaks):
+            self.fail("secrets", f"a secret value shows in {where}")
+
+    def setup_failure(self) -> None:
+        expected_phase = "yield_enter" if self.cls.overrides_yield() else "setup"
+        try:
+            with open_resource(self.resource, key=SUBJECT, plugins=[_FailBringUp(SUBJECT)]):
+                pass
+        except ResourceSetupError as exc:
+            if exc.resource_key != SUBJECT or exc.resource_class != _qualname(self.cls):
+                self.fail(
+                    "setup_failure",
+                    f"the setup error names {exc.resource_key!r} "
+                    f"({exc.resource_class}), not the failing resource",
+                )
+            if exc.phase != expected_phase:
+                self.fail(
+                    "setup_failure",
+                    f"the setup error names phase {exc.phase!r}, not {expected_phase!r}",
+                )
+            if not any(isinstance(e, _InjectedFailure) for e in _chain(exc)):
+                self.fail("setup_failure", "the setup error does not chain the original error")
+        except Exception as exc:
+            self.fail(
+                "setup_failure",
+                f"a failing bring-up raised {type(exc).__name__}: {exc}, "
+                f"not host.ResourceSetupError",
+            )
+        else:
+            self.fail(
+                "setup_failure",
+                "a failing bring-up raised nothing; does yield_for_execution swallow exceptions?",
+            )
+
+        scope = open_resources({SUBJECT: self.resource, "failing": _FailingResource()})
+        try:
+            with scope:
+                pass
+        except ResourceSetupError as exc:
+            if exc.resource_key != "failing":
+                self.fail(
+                    "setup_failure",
+                    f"with a resource failing after it came up, the "
+                    f"error names {exc.resource_key!r}: {exc}",
+                )
+        except Exception as exc:
+            self.fail(
+                "setup_failure",
+                f"with a resource failing after it came up: {type(exc).__name__}: {exc}",
+            )
+        else:
+            self.fail("setup_failure", "a resource failing after it came up raised nothing")
+        phases = _phases(scope.events, SUBJECT)
+        if phases.count(("yield_exit", False)) != 1 or any(failed for _, failed in phases):
+            errors = "; ".join(str(e) for e in scope.teardown_errors) or "no error"
+            self.fail(
+                "setup_failure",
+                f"when a resource after it failed to come up, it was not "
+                f"torn down exactly once, cleanly (phases {phases}; {errors})",
+            )
+        failing = _phases(scope.events, "failing")
+        if any(phase in ("yield_exit", "teardown") for phase, _ in failing):
+            self.fail("setup_failure", "a resource that never came up was torn down")
+
+    def worker(self, timeout: float) -> None:
+        try:
+            payload = pickle.dumps(self.resource)
+        except Exception as exc:
+            self.fail(
+                "worker",
+                f"it cannot be sent to a worker process ({type(exc).__name__}: "
+                f"{exc}); the class must be importable as {_qualname(self.cls)}",
+            )
+            return
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_worker_main, args=(sender, payload), daemon=True)
+        process.start()
+        sender.close()
+        reply: tuple[Any, ...] | None = None
+        try:
+            answered = receiver.poll(timeout)
+            with contextlib.suppress(EOFError):  # it died: the pipe closed without an answer
+                reply = receiver.recv() if answered else None
+        finally:
+            receiver.close()
+            process.join(timeout)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            exitcode = process.exitcode
+            process.close()
+        if reply is None and not answered:
+            self.fail("worker", f"the worker process did not answer within {timeout} s")
+        elif reply is None:
+            self.fail(
+                "worker",
+                f"the worker process exited with code {exitcode} before "
+                f"answering (its stderr tells why)",
+            )
+        elif reply[0] != "ok":
+            self.fail("worker", f"in a worker process: {reply[2]}")
+        elif reply[1] == os.getpid():
+            self.fail("worker", "the worker ran in this process")  # pragma: no cover
+        elif reply[2] != self.resource.masked_config():
+            self.fail("worker", "the configuration that reached the worker differs from this one")
+
+
+def _worker_main(conn: Any, payload: bytes) -> None:
+    """In a spawned process: unpickle the resource, bring it up and down, answer."""
+    try:
+        resource = pickle.loads(payload)
+        with open_resource(resource, key=SUBJECT):
+            pass
+        conn.send(("ok", os.getpid(), resource.masked_config()))
+    except BaseException:
+        conn.send(("error", os.getpid(), traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def check_resource_class(
+    cls: type[ConfigurableResource],
+    config: Mapping[str, Any] | None = None,
+    *,
+    worker_timeout: float = 120.0,
+) -> None:
+    """Check that ``cls`` is a well-formed resource; call it from the plugin's own tests.
+
+    Every check brings the resource up through the same machinery as a run (hooks, fresh copies,
+    EnvVar reading, teardown), several times and once in a spawned worker process, so
+    ``config`` must be one that can come up in the test environment (a temporary path, a local
+    server). Put secret values in it (``SecretStr`` fields, or ``EnvVar`` with the variable set)
+    so that the ``secrets`` check has something to look for. The checks, by name, are described
+    in the module :mod:`host.testing` and the author's guide.
+
+    Example::
+
+        def test_sqlite_resource_is_well_formed(tmp_path):
+            check_resource_class(SQLiteResource, config={"path": str(tmp_path / "db.sqlite")})
+
+    Args:
+        cls: the resource class.
+        config: keyword arguments to construct it with; default: none.
+        worker_timeout: seconds to wait for the worker process before giving up on it.
+
+    Raises:
+        ResourceCheckError: an ``AssertionError`` naming each failed check, what is wrong and
+            what to do; ``.failures`` maps check names to those messages.
+    """
+    name = _qualname(cls) if isinstance(cls, type) else repr(cls)
+    if not (isinstance(cls, type) and issubclass(cls, ConfigurableResource)):
+        _raise(name, {"subclass": f"{name} is not a host.ConfigurableResource subclass"}, [])
+    try:
+        checker = _Checker(cls, config or {})
+    except Exception as exc:
+        _raise(name, {"construct": f"{name}(**config) raised {type(exc).__name__}: {exc}"}, [])
+    checker.frozen()
+    checker.schema()
+    checker.pickle_config()
+    if checker.lifecycle():
+        checker.secrets()
+        checker.setup_failure()
+        checker.worker(worker_timeout)
+    else:
+        checker.secrets()
+        checker.skipped += ["setup_failure", "worker"]
+    if checker.failures:
+        _raise(name, checker.failures, checker.skipped)
+
+
+def _raise(name: str, failures: Mapping[str, str], skipped: list[str]) -> NoReturn:
+    lines = [f"{name} is not a well-formed host resource; failed checks:"]
+    lines += [f"  {check}: {message}" for check, message in failures.items()]
+    if skipped:
+        lines.append(
+            f"  (not run, as it did not come up and go down cleanly: {', '.join(skipped)})"
+        )
+    raise ResourceCheckError("\n".join(lines), resource_class=name, failures=failures)
