@@ -1,42 +1,37 @@
-"""Finding an executor by name (entry points) or taking an executor given directly."""
+"""Finding an executor by name (``host.executors`` entry points) or taking one given directly."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from host._errors import DefinitionError, PluginError
+from host._discovery import load_entry_point, lookup, suggest
+from host._errors import DefinitionError
 from host._executors.base import Executor
+from host._plugin_api import EXECUTORS_GROUP
 
-__all__ = ["resolve_executor"]
-
-GROUP = "host.executors"
+__all__ = ["executor_class", "resolve_executor"]
 
 
-def _load(name: str) -> type[Executor]:
-    import importlib_metadata
+def executor_class(name: str, distribution: str | None = None) -> type[Executor]:
+    """The executor class registered as ``name``; imports only that entry point.
 
-    found = importlib_metadata.entry_points(group=GROUP, name=name)
-    if not found:
-        known = sorted(ep.name for ep in importlib_metadata.entry_points(group=GROUP))
+    Args:
+        name: the entry-point name in ``host.executors``.
+        distribution: pick this distribution's ``name`` when several register it.
+
+    Raises:
+        DefinitionError: no installed distribution registers ``name``.
+        PluginError: it is disabled, incompatible, registered twice, fails to import, or is
+            not an ``Executor`` subclass.
+    """
+    info = lookup(EXECUTORS_GROUP, name, distribution=distribution)
+    if info is None:
         raise DefinitionError(
-            f"no executor is called {name!r}; installed executors: {known or 'none'}. Install "
-            f"the plugin that provides it, or pick one of those."
+            f"no executor is called {name!r}; {suggest(EXECUTORS_GROUP, name)}. Install the "
+            f"plugin that provides it, or pick an installed one."
         )
-    entry_point = next(iter(found))
-    try:
-        loaded = entry_point.load()
-    except Exception as exc:
-        dist = entry_point.dist
-        where = f"{dist.name} {dist.version}" if dist else "an unknown distribution"
-        raise PluginError(
-            f"executor {name!r} ({entry_point.value}, from {where}) failed to import: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    if not (isinstance(loaded, type) and issubclass(loaded, Executor)):
-        raise PluginError(
-            f"executor {name!r} ({entry_point.value}) is not a host.Executor subclass."
-        )
+    loaded: type[Executor] = load_entry_point(info)
     return loaded
 
 
@@ -54,7 +49,7 @@ def resolve_executor(
     if isinstance(executor, type) and issubclass(executor, Executor):
         return executor(config)
     if isinstance(executor, str):
-        return _load(executor)(config)
+        return executor_class(executor)(config)
     raise DefinitionError(
         f"executor must be a name, an Executor subclass or instance; got {executor!r}."
     )

@@ -1,0 +1,493 @@
+"""Entry-point discovery: one scan per process, listing as data, import only on use.
+
+The host reads three entry-point groups (:data:`GROUPS`) with ``importlib_metadata``, once per
+process (:func:`reset_discovery` forgets the scan, for tests and long-lived processes that install
+packages). Listing (:func:`discover_plugins`) reads distribution metadata only and never imports
+plugin code. :func:`load_entry_point` imports exactly one entry point, checks what it gives, and
+caches the result for the process.
+
+What a listing reports for each entry point (its :attr:`PluginInfo.status`):
+
+* ``ok``: usable;
+* ``disabled``: switched off by ``HOST_DISABLE_PLUGINS``, the run config's ``[plugins] disable``,
+  or (hook plugins only) ``HOST_DISABLE_PLUGIN_AUTOLOAD=1``; it is never imported;
+* ``conflict``: another distribution registers the same name in the same group; using the name
+  is an error naming both, unless the caller picks one distribution;
+* ``incompatible``: the distribution's requirement on ``host`` excludes this host; never imported;
+* ``broken``: its distribution's metadata cannot be read, or (after a load or a check)
+  importing it failed or it gave the wrong kind of object.
+
+A broken, conflicting or incompatible entry point never affects the others. The groups and the
+plugin API version are in ``host._plugin_api``, the switches in ``host._switches``; this module
+re-exports what its callers need of both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from host._errors import PluginError
+from host._plugin_api import (
+    EXECUTORS_GROUP,
+    GROUPS,
+    HOST_DISTRIBUTION,
+    PLUGIN_API_VERSION,
+    PLUGINS_GROUP,
+    RESOURCES_GROUP,
+    host_requirements,
+    host_version,
+    incompatibility,
+    normalize_distribution,
+)
+from host._switches import (
+    AUTOLOAD_ENV,
+    DISABLE_ENV,
+    ENABLE_ENV,
+    PluginSwitches,
+    current_switches,
+    use_switches,
+)
+
+if TYPE_CHECKING:
+    import importlib_metadata
+
+__all__ = [
+    "AUTOLOAD_ENV",
+    "DISABLE_ENV",
+    "ENABLE_ENV",
+    "EXECUTORS_GROUP",
+    "GROUPS",
+    "PLUGINS_GROUP",
+    "PLUGIN_API_VERSION",
+    "RESOURCES_GROUP",
+    "PluginInfo",
+    "PluginSwitches",
+    "check_entry_point",
+    "current_switches",
+    "discover_plugins",
+    "load_entry_point",
+    "lookup",
+    "names_in",
+    "reset_discovery",
+    "suggest",
+    "use_switches",
+]
+
+Status = Literal["ok", "disabled", "conflict", "incompatible", "broken"]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One entry point in one of the host's groups, as data; reading it imports nothing.
+
+    Attributes:
+        group: the entry-point group (one of :data:`GROUPS`).
+        name: the entry point's name (a resource type, an executor, a hook plugin).
+        value: what it points to, ``module`` or ``module:attribute``.
+        distribution: the name of the distribution that registers it (``None`` if unknown).
+        version: that distribution's version.
+        status: ``ok``, ``disabled``, ``conflict``, ``incompatible`` or ``broken``.
+        problem: why the status is not ``ok`` (one line, no traceback), else ``None``.
+        requires_host: the distribution's requirement on ``host`` (e.g. ``host>=0.1,<0.2``).
+    """
+
+    group: str
+    name: str
+    value: str
+    distribution: str | None
+    version: str | None
+    status: Status = "ok"
+    problem: str | None = None
+    requires_host: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """``"distribution version"``, for messages."""
+        if self.distribution is None:
+            return "an unknown distribution"
+        return f"{self.distribution} {self.version}" if self.version else self.distribution
+
+    def describe(self) -> str:
+        """The entry point as messages name it: name, group, value and distribution."""
+        return f"{self.name} = {self.value} (group {self.group}, from {self.origin})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every attribute."""
+        return {
+            "group": self.group,
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "value": self.value,
+            "status": self.status,
+            "problem": self.problem,
+            "requires_host": self.requires_host,
+        }
+
+
+# -- the scan ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One scanned entry point: its data (status before switches) and the loader."""
+
+    info: PluginInfo
+    entry_point: importlib_metadata.EntryPoint = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    entries: tuple[_Entry, ...]
+    by_name: Mapping[tuple[str, str], tuple[_Entry, ...]]
+
+
+_HEADER = re.compile(r"^(Name|Version|Requires-Dist):[ \t]*(.*)$", re.MULTILINE)
+
+
+def _headers(dist: Any) -> tuple[str | None, str | None, list[str]]:
+    """Name, version and ``Requires-Dist`` lines of a distribution, read cheaply.
+
+    Parsing only the header lines we need is several times faster than the e-mail parser
+    behind ``Distribution.metadata``, which matters with hundreds of plugins installed.
+    """
+    text = dist.read_text("METADATA")
+    if text is None:  # egg-info and other layouts: the general (slower) path
+        return dist.metadata["Name"], dist.version, list(dist.requires or [])
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    fields: dict[str, str] = {}
+    requires: list[str] = []
+    for key, value in _HEADER.findall(text.split("\n\n", 1)[0]):
+        if key == "Requires-Dist":
+            requires.append(value.strip())
+        else:
+            fields.setdefault(key, value.strip())
+    return fields.get("Name"), fields.get("Version"), requires
+
+
+@dataclass(frozen=True)
+class _Described:
+    """What the scan needs to know about one distribution."""
+
+    name: str | None = None
+    version: str | None = None
+    requires_host: str | None = None
+    status: Status = "ok"
+    problem: str | None = None
+
+
+def _describe(dist: Any) -> _Described:
+    """Name, version and compatibility of ``dist``; unreadable metadata makes it ``broken``."""
+    if dist is None:
+        return _Described()
+    name = version = None
+    try:
+        name, version, lines = _headers(dist)
+        on_host = host_requirements(lines)
+        requires = ", ".join(r.split(";")[0].strip() for r in on_host) or None
+        problem = None
+        if on_host and normalize_distribution(name or "") != HOST_DISTRIBUTION:
+            problem = incompatibility(tuple(on_host), host_version())
+    except Exception as exc:  # one distribution's bad metadata never stops the scan
+        problem = f"its metadata cannot be read: {type(exc).__name__}: {exc}"
+        return _Described(name, version, None, "broken", problem)
+    return _Described(name, version, requires, "incompatible" if problem else "ok", problem)
+
+
+def _scan_now() -> _Scan:
+    import importlib_metadata
+
+    described: dict[int, _Described] = {}
+    entries: list[_Entry] = []
+    for ep in importlib_metadata.entry_points():
+        group = ep.group
+        if group not in GROUPS:
+            continue
+        dist = ep.dist
+        about = described.get(id(dist))
+        if about is None:
+            about = described[id(dist)] = _describe(dist)
+        info = PluginInfo(
+            group=group,
+            name=ep.name,
+            value=ep.value,
+            distribution=about.name,
+            version=about.version,
+            status=about.status,
+            problem=about.problem,
+            requires_host=about.requires_host,
+        )
+        entries.append(_Entry(info, ep))
+    by_name: dict[tuple[str, str], list[_Entry]] = {}
+    for entry in entries:
+        by_name.setdefault((entry.info.group, entry.info.name), []).append(entry)
+    return _Scan(tuple(entries), {key: tuple(value) for key, value in by_name.items()})
+
+
+@dataclass
+class _Cache:
+    """What this process has found and loaded; see :func:`reset_discovery`."""
+
+    scan: _Scan | None = None
+    #: (group, name, distribution) -> the loaded object, or why it failed.
+    loaded: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)
+
+
+_lock = threading.RLock()
+_cache = _Cache()
+
+
+def _scan() -> _Scan:
+    with _lock:
+        if _cache.scan is None:
+            _cache.scan = _scan_now()
+        return _cache.scan
+
+
+def reset_discovery() -> None:
+    """Forget the scan and every loaded entry point; the next use scans again.
+
+    For tests and for long-lived processes after packages were installed or removed. Modules
+    already imported stay in ``sys.modules``.
+    """
+    with _lock:
+        _cache.scan = None
+        _cache.loaded.clear()
+    importlib.invalidate_caches()
+
+
+# -- listing and lookup -----------------------------------------------------------------------
+
+
+def _with_switches(infos: list[PluginInfo], switches: PluginSwitches) -> list[PluginInfo]:
+    """``infos`` (one group and name) with ``disabled`` applied, then ``conflict``.
+
+    Only entry points that could load compete for a name: disabling all distributions but one
+    is a way to pick that one.
+    """
+    result = []
+    for info in infos:
+        reason = switches.disabled_reason(info)
+        result.append(info if reason is None else replace(info, status="disabled", problem=reason))
+    usable = [info for info in result if info.status == "ok"]
+    if len(usable) > 1:
+        for index, info in enumerate(result):
+            if info.status == "ok":
+                others = ", ".join(other.origin for other in usable if other is not info)
+                result[index] = replace(
+                    info,
+                    status="conflict",
+                    problem=f"{others} also registers {info.name!r} in {info.group}",
+                )
+    return result
+
+
+def discover_plugins(
+    group: str | None = None, *, switches: PluginSwitches | None = None
+) -> tuple[PluginInfo, ...]:
+    """Every entry point in the host's groups (or in ``group``), as data; imports nothing.
+
+    Args:
+        group: only this group (one of :data:`GROUPS`).
+        switches: the switches to apply (default: :func:`current_switches`).
+
+    Returns:
+        The entry points, by group (in :data:`GROUPS` order), name, then distribution.
+    """
+    switches = switches or current_switches()
+    listed: list[PluginInfo] = []
+    for (entry_group, _), entries in _scan().by_name.items():
+        if group is None or entry_group == group:
+            listed.extend(_with_switches([e.info for e in entries], switches))
+    listed.sort(key=lambda i: (GROUPS.index(i.group), i.name, i.distribution or ""))
+    return tuple(listed)
+
+
+def names_in(group: str) -> list[str]:
+    """The sorted, distinct entry-point names of ``group`` (disabled ones included)."""
+    return sorted({e.info.name for e in _scan().entries if e.info.group == group})
+
+
+def suggest(group: str, name: str) -> str:
+    """A hint for an unknown ``name``: close names, else what is installed."""
+    known = names_in(group)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        return f"did you mean {' or '.join(repr(c) for c in close)}? Installed: {known}"
+    return f"installed: {known or 'none'}"
+
+
+def lookup(
+    group: str,
+    name: str,
+    *,
+    distribution: str | None = None,
+    switches: PluginSwitches | None = None,
+) -> PluginInfo | None:
+    """The usable entry point ``name`` of ``group``, or ``None`` if no distribution has it.
+
+    Args:
+        group: one of :data:`GROUPS`.
+        name: the entry point's name.
+        distribution: pick this distribution's entry point when several register ``name``.
+        switches: the switches to apply (default: :func:`current_switches`).
+
+    Raises:
+        PluginError: the entry point is disabled or incompatible; several distributions register
+            it and ``distribution`` does not pick one; or ``distribution`` does not register it.
+    """
+    switches = switches or current_switches()
+    found = _scan().by_name.get((group, name), ())
+    if not found:
+        return None
+    if distribution is not None:
+        wanted = normalize_distribution(distribution)
+        picked = [e for e in found if normalize_distribution(e.info.distribution or "") == wanted]
+        if not picked:
+            raise PluginError(
+                f"{name!r} in {group} is not registered by distribution {distribution!r}; it is "
+                f"registered by {', '.join(e.info.origin for e in found)}. Install "
+                f"{distribution}, or name one of those."
+            )
+        found = tuple(picked)
+    infos = _with_switches([e.info for e in found], switches)
+    conflicting = [info for info in infos if info.status == "conflict"]
+    if conflicting:
+        raise PluginError(
+            f"{name!r} in {group} is registered by several distributions: "
+            f"{', '.join(i.origin + ' (' + i.value + ')' for i in conflicting)}. Pick one in the "
+            f"run config (distribution = \"NAME\" next to the name), or uninstall or switch off "
+            f"all but one ({DISABLE_ENV}=DISTRIBUTION)."
+        )
+    usable = [info for info in infos if info.status == "ok"]
+    if usable:
+        return usable[0]
+    problems = "; ".join(f"{info.describe()} is {_said(info)}" for info in infos)
+    raise PluginError(f"{name!r} in {group} cannot be used: {problems}.")
+
+
+def _said(info: PluginInfo) -> str:
+    if info.status == "disabled":
+        return f"{info.problem}; remove it from there to use it"
+    return f"not loaded: {info.problem}"
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def _check_resource(obj: Any) -> str | None:
+    from host._resource import ConfigurableResource
+
+    if isinstance(obj, type) and issubclass(obj, ConfigurableResource):
+        return None
+    return f"it is {_kind(obj)}, not a host.ConfigurableResource subclass"
+
+
+def _check_executor(obj: Any) -> str | None:
+    from host._executors.base import Executor
+
+    if isinstance(obj, type) and issubclass(obj, Executor):
+        return None
+    return f"it is {_kind(obj)}, not a host.Executor subclass"
+
+
+def _check_hook_plugin(obj: Any) -> str | None:
+    import pluggy
+
+    from host._hookspecs import PROJECT_NAME, ResourceSpec, RunSpec
+
+    scratch = pluggy.PluginManager(PROJECT_NAME)
+    scratch.add_hookspecs(ResourceSpec)
+    scratch.add_hookspecs(RunSpec)
+    try:
+        if scratch.register(obj) is None or not scratch.get_hookcallers(obj):
+            return f"it is {_kind(obj)} with no @host.hookimpl function"
+        scratch.check_pending()
+    except (pluggy.PluginValidationError, ValueError, TypeError) as exc:
+        return f"its hooks do not match the host's hook specifications: {exc}"
+    return None
+
+
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    RESOURCES_GROUP: _check_resource,
+    EXECUTORS_GROUP: _check_executor,
+    PLUGINS_GROUP: _check_hook_plugin,
+}
+
+
+def _kind(obj: Any) -> str:
+    if isinstance(obj, type):
+        return f"class {obj.__module__}.{obj.__qualname__}"
+    return f"{type(obj).__name__} {obj!r:.60}"
+
+
+@dataclass(frozen=True)
+class _Failure:
+    message: str
+    cause: BaseException | None
+
+
+def load_entry_point(info: PluginInfo) -> Any:
+    """Import one entry point and check it is what its group needs; cached per process.
+
+    Only that entry point's module (and what it imports) is imported. ``info`` comes from
+    :func:`lookup` (which refuses disabled, conflicting and incompatible entry points).
+
+    Raises:
+        PluginError: it failed to import (the cause is chained) or gives the wrong kind of
+            object; the message names the entry point, its distribution and version.
+    """
+    key = (info.group, info.name, info.distribution)
+    with _lock:
+        if key not in _cache.loaded:
+            _cache.loaded[key] = _load_now(info)
+        result = _cache.loaded[key]
+    if isinstance(result, _Failure):
+        raise PluginError(result.message) from result.cause
+    return result
+
+
+def _load_now(info: PluginInfo) -> Any:
+    found = [
+        e for e in _scan().by_name.get((info.group, info.name), ())
+        if e.info.distribution == info.distribution
+    ]
+    if not found:
+        return _Failure(f"{info.describe()} is no longer installed.", None)
+    fix = (
+        f"Reinstall or fix {info.distribution or 'the distribution'}, or switch it off with "
+        f"{DISABLE_ENV}={info.name}."
+    )
+    try:
+        obj = found[0].entry_point.load()
+    except Exception as exc:
+        return _Failure(
+            f"{info.describe()} failed to import: {type(exc).__name__}: {exc}. {fix}", exc
+        )
+    problem = _CHECKS[info.group](obj)
+    if problem is not None:
+        return _Failure(f"{info.describe()} cannot be used: {problem}. {fix}", None)
+    return obj
+
+
+def check_entry_point(info: PluginInfo) -> PluginInfo:
+    """``info`` with the status a load gives: ``ok``, or ``broken`` and the problem.
+
+    Disabled, incompatible and already broken (unreadable metadata) entry points are not
+    imported; the others are (each once per process), conflicting ones each from its own
+    distribution.
+    """
+    if info.status in ("disabled", "incompatible", "broken"):
+        return info
+    try:
+        load_entry_point(info)
+    except PluginError as exc:
+        return replace(info, status="broken", problem=str(exc))
+    return info

@@ -1,0 +1,352 @@
+"""What ``host run`` shows: progress as a run goes, then a summary; all output masked.
+
+:class:`Output` writes to stdout/stderr with every known secret value replaced by ``**********``.
+:class:`Progress` is a hook plugin (``host_event``) that prints plain lines, or on a terminal
+keeps a live status line at the bottom (redrawn on each event and ten times a second) with the
+finished steps printed above it. :func:`summary` turns a :class:`host.RunResult`'s events into
+tables of assets and of resource lifecycles with their timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
+
+from pydantic import SecretStr
+
+from host._discovery import PluginInfo
+from host._events import (
+    AssetFailed,
+    AssetSkipped,
+    AssetStarted,
+    AssetSucceeded,
+    Event,
+    ResourceEvent,
+    RunFinished,
+    RunResult,
+    RunStarted,
+)
+from host._hookspecs import hookimpl
+from host._resource import MASK, ConfigurableResource, EnvVar
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "Output",
+    "Progress",
+    "event_line",
+    "first_line",
+    "seconds",
+    "secret_values",
+    "summary",
+    "table",
+]
+
+#: Secret values shorter than this are not masked in output (they would mask ordinary text).
+MIN_SECRET_LENGTH = 4
+
+
+class Output:
+    """Where the command writes: stdout and stderr, with every known secret value masked."""
+
+    def __init__(self, stdout: IO[str], stderr: IO[str]) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.secrets: list[str] = []
+        self.lock = threading.Lock()
+
+    def mask(self, text: str) -> str:
+        """``text`` with every value in :attr:`secrets` replaced by the mask."""
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def write(self, text: str, *, err: bool = False, end: str = "\n") -> None:
+        """Write ``text`` (masked) and ``end`` to stdout, or stderr if ``err``; flush."""
+        stream = self.stderr if err else self.stdout
+        with self.lock:
+            stream.write(self.mask(text) + end)
+            stream.flush()
+
+    def error(self, message: str, exc: BaseException | None = None, show_tb: bool = False) -> None:
+        """Report an error on stderr: ``host: error: MESSAGE``, after the traceback if asked."""
+        if exc is not None and show_tb:
+            self.write("".join(traceback.format_exception(exc)).rstrip(), err=True)
+        self.write(f"host: error: {message}", err=True)
+
+
+def secret_values(resources: Mapping[str, Any]) -> list[str]:
+    """The secret values of ``resources``, longest first, to mask in all output.
+
+    That is the values of ``SecretStr`` fields and of the environment variables that ``EnvVar``
+    fields read (as set in this process), in the resources and their dependencies; values
+    shorter than :data:`MIN_SECRET_LENGTH` are left out.
+    """
+    found: set[str] = set()
+
+    def visit(resource: ConfigurableResource, seen: set[int]) -> None:
+        if id(resource) in seen:
+            return
+        seen.add(id(resource))
+        for value in resource.__dict__.values():
+            if isinstance(value, SecretStr):
+                found.add(value.get_secret_value())
+            elif isinstance(value, EnvVar):
+                found.add(os.environ.get(value.name, ""))
+            elif isinstance(value, ConfigurableResource):
+                visit(value, seen)
+
+    seen: set[int] = set()
+    for resource in resources.values():
+        if isinstance(resource, ConfigurableResource):
+            visit(resource, seen)
+    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def seconds(value: float | None) -> str:
+    """A duration for people: ``12.3ms``, ``1.20s``, or ``-`` when unknown."""
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> str:
+    """Left-aligned columns two spaces apart, each line prefixed with ``indent``."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of ``text`` (for one-line error summaries)."""
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def _asset_line(event: Event) -> str | None:
+    if isinstance(event, AssetStarted):
+        return f"asset {event.asset_key}: started (pid {event.pid})"
+    if isinstance(event, AssetSucceeded):
+        return f"asset {event.asset_key}: ok in {seconds(event.duration)}"
+    if isinstance(event, AssetFailed):
+        return (
+            f"asset {event.asset_key}: FAILED in {seconds(event.duration)}: "
+            f"{event.error.type.rpartition('.')[2]}: {first_line(event.error.message)}"
+        )
+    if isinstance(event, AssetSkipped):
+        return f"asset {event.asset_key}: skipped (upstream {event.upstream!r} did not succeed)"
+    return None
+
+
+def _resource_line(event: ResourceEvent) -> str | None:
+    where = f"in {seconds(event.duration)} (pid {event.pid})"
+    if event.error is not None:
+        return (
+            f"resource {event.resource_key}: {event.phase} FAILED {where}: "
+            f"{first_line(event.error.message)}"
+        )
+    words = {"yield_enter": "up", "yield_exit": "down"}
+    if event.phase in words:
+        return f"resource {event.resource_key}: {words[event.phase]} {where}"
+    return None  # setup and teardown are inside up and down; the summary shows them
+
+
+def event_line(event: Event) -> str | None:
+    """One plain line for an event, or ``None`` for events plain progress does not show."""
+    if isinstance(event, RunStarted):
+        return f"run {event.run_id}: {len(event.assets)} assets on {event.executor}"
+    if isinstance(event, RunFinished):
+        state = "succeeded" if event.success else "failed"
+        return f"run {event.run_id}: {state} in {seconds(event.duration)}"
+    if isinstance(event, ResourceEvent):
+        return _resource_line(event)
+    return _asset_line(event)
+
+
+class _Inert:
+    """What the progress display is in a worker process: nothing."""
+
+
+class Progress:
+    """A hook plugin showing a run's progress: plain lines, or a live status line on a terminal.
+
+    The live display prints finished steps as lines and keeps one status line at the bottom
+    (assets done, running, resources up, elapsed time), redrawn on every event and every tenth
+    of a second.
+    """
+
+    SPINNER = "|/-\\"
+
+    def __init__(self, out: Output, total: int, live: bool) -> None:
+        """Show a run's progress on ``out``.
+
+        Args:
+            out: where to write.
+            total: how many assets the run will compute.
+            live: keep a live status line (a terminal) instead of printing plain lines.
+        """
+        self.out = out
+        self.total = total
+        self.live = live
+        self.done = 0
+        self.running: dict[str, None] = {}
+        self.up: dict[str, None] = {}
+        self.start = time.perf_counter()
+        self.ticks = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # the state is read by the ticker thread too
+
+    @hookimpl
+    def host_event(self, event: Event) -> None:
+        """Update the state with ``event`` and show it."""
+        with self._lock:
+            if isinstance(event, AssetStarted):
+                self.running[event.asset_key] = None
+            elif isinstance(event, AssetSucceeded | AssetFailed | AssetSkipped):
+                self.running.pop(event.asset_key, None)
+                self.done += 1
+            elif isinstance(event, ResourceEvent) and event.error is None:
+                if event.phase == "yield_enter":
+                    self.up[event.resource_key] = None
+                elif event.phase == "yield_exit":
+                    self.up.pop(event.resource_key, None)
+        line = event_line(event)
+        if not self.live:
+            if line is not None:
+                self.out.write(line)
+            return
+        if line is not None and not isinstance(event, AssetStarted | RunStarted):
+            self._print(line)
+        else:
+            self._redraw()
+
+    def _status(self) -> str:
+        with self._lock:
+            self.ticks += 1
+            running = ", ".join(self.running) or "-"
+            up = ", ".join(self.up) or "-"
+        return (
+            f"{self.SPINNER[self.ticks % len(self.SPINNER)]} {self.done}/{self.total} assets  "
+            f"running: {running}  resources up: {up}  "
+            f"{time.perf_counter() - self.start:.1f}s"
+        )
+
+    def _print(self, line: str) -> None:
+        self.out.write("\r\x1b[2K" + line + "\n" + self._status(), end="")
+
+    def _redraw(self) -> None:
+        self.out.write("\r\x1b[2K" + self._status(), end="")
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.1):
+            self._redraw()
+
+    def __reduce__(self) -> tuple[type[_Inert], tuple[()]]:
+        # Executors with worker processes send the run's plugins to each worker; the display
+        # lives in this process only (host_event is called here), so workers get a stand-in.
+        return _Inert, ()
+
+    @contextlib.contextmanager
+    def showing(self) -> Iterator[Progress]:
+        """Show progress for the block; the live status line is cleared at the end."""
+        if self.live:
+            self._thread = threading.Thread(target=self._tick, name="host-progress", daemon=True)
+            self._thread.start()
+        try:
+            yield self
+        finally:
+            if self._thread is not None:
+                self._stop.set()
+                self._thread.join()
+                self.out.write("\r\x1b[2K", end="")
+
+
+# -- summary ----------------------------------------------------------------------------------
+
+
+def summary(result: RunResult, types: Mapping[str, PluginInfo], planned: Sequence[str]) -> str:
+    """The end-of-run report, from the run's events.
+
+    Args:
+        result: the run's result.
+        types: resource key -> the entry point its type came from (shown with its distribution).
+        planned: the asset keys the run was to compute, in order.
+
+    Returns:
+        An ``Assets`` table (status, time, process, error), a ``Resources`` table (one row per
+        resource and process: type, and the durations of up, setup, teardown, down), and a last
+        line with the run's outcome, duration and counts.
+    """
+    started: dict[str, int] = {}
+    durations: dict[str, float] = {}
+    for event in result.events:
+        if isinstance(event, AssetStarted):
+            started[event.asset_key] = event.pid
+        elif isinstance(event, AssetSucceeded | AssetFailed):
+            durations[event.asset_key] = event.duration
+    asset_rows = []
+    for key in planned:
+        if key in result.outputs:
+            status = "ok"
+        elif key in result.failures:
+            status = "failed"
+        elif key in result.skipped:
+            status = "skipped"
+        else:
+            status = "not run"
+        pid = str(started[key]) if key in started else "-"
+        detail = ""
+        if key in result.failures:
+            error = result.failures[key]
+            detail = f"{error.type.rpartition('.')[2]}: {first_line(error.message)}"
+        asset_rows.append([key, status, seconds(durations.get(key)), pid, detail])
+    lines = ["Assets", table(["ASSET", "STATUS", "TIME", "PID", "ERROR"], asset_rows)]
+
+    phases: dict[tuple[str, int], dict[str, str]] = {}
+    for event in result.events:
+        if isinstance(event, ResourceEvent):
+            row = phases.setdefault((event.resource_key, event.pid), {})
+            text = seconds(event.duration) + (" FAILED" if event.error is not None else "")
+            row[event.phase] = text
+    if phases:
+        resource_rows = []
+        for (key, resource_pid), row in phases.items():
+            info = types.get(key)
+            kind = f"{info.name} ({info.origin})" if info is not None else "-"
+            resource_rows.append(
+                [
+                    key,
+                    kind,
+                    str(resource_pid),
+                    row.get("yield_enter", "-"),
+                    row.get("setup", "-"),
+                    row.get("teardown", "-"),
+                    row.get("yield_exit", "-"),
+                ]
+            )
+        lines += [
+            "Resources",
+            table(["RESOURCE", "TYPE", "PID", "UP", "SETUP", "TEARDOWN", "DOWN"], resource_rows),
+        ]
+    else:
+        lines.append("Resources: none brought up")
+    finished = result.events_of(RunFinished)
+    total = seconds(finished[-1].duration) if finished else "-"
+    counts = (
+        f"{len(result.outputs)} ok, {len(result.failures)} failed, {len(result.skipped)} skipped"
+    )
+    state = "succeeded" if result.success else "FAILED"
+    lines.append(f"Run {result.run_id} {state} in {total}: {counts}")
+    return "\n".join(lines)
