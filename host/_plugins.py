@@ -63,7 +63,8 @@ def make_plugin_manager(
 
     Args:
         extra: plugin objects (modules, classes or instances with ``@host.hookimpl`` methods)
-            registered for this manager only, after the installed ones.
+            registered for this manager only, after the installed ones; one that is already
+            registered (an installed hook plugin passed again) is registered once.
         switches: which installed hook plugins may load (default: :func:`current_switches`,
             i.e. the environment and the run config being run). A process that runs part of a
             run for another process (a worker) passes the switches of the run.
@@ -80,5 +81,8 @@ def make_plugin_manager(
             continue
         manager.register(plugin, name=name)
     for plugin in extra:
-        manager.register(plugin)
+        # A plugin that is installed (and so already loaded) and also passed for the run is
+        # registered once, not refused.
+        if not manager.is_registered(plugin):
+            manager.register(plugin)
     return manager

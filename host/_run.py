@@ -20,6 +20,7 @@ from host._graph import Plan, build_plan
 from host._plugins import make_plugin_manager
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
+from host._scoped_plugins import with_scoped_plugins
 
 __all__ = ["run_assets"]
 
@@ -54,7 +55,8 @@ def run_assets(
         selection: asset keys to run (with their upstream assets); default: all.
         run_id: the run's id; default: a new UUID.
         raise_on_error: raise :class:`host.RunFailure` if the run failed.
-        plugins: extra hook plugins registered for this run only.
+        plugins: extra hook plugins registered for this run only (after those registered with
+            ``host.testing.register_plugin`` around the call).
 
     Returns:
         The run's :class:`host.RunResult`.
@@ -72,10 +74,11 @@ def run_assets(
     chosen.check(plan, graph)
     if chosen.shares_environment:
         _check_environment(plan, graph)
+    plugins = with_scoped_plugins(plugins)
     manager = make_plugin_manager(plugins)
     events: list[Event] = []
     emit = _event_sink(events, manager.hook.host_event)
-    state = RunState(run_id, chosen.name, plan, graph, manager, emit)
+    state = RunState(run_id, chosen.name, plan, graph, manager, emit, plugins=plugins)
 
     start = time.perf_counter()
     emit(RunStarted(run_id, executor=chosen.name, assets=plan.order))

@@ -412,11 +412,6 @@ def test_a_plugin_registered_and_passed_is_registered_once(record: str) -> None:
     assert log.calls == [("setup", "r"), ("teardown", "r")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_assets does not add register_plugin()'s plugins yet: host/_run.py must pass "
-    "its plugins through host._scoped_plugins.with_scoped_plugins",
-)
 def test_register_plugin_applies_to_run_assets(record: str) -> None:
     log = PhaseLog()
     with register_plugin(log):

@@ -10,8 +10,7 @@ from host_plugin_trace import ENV_VAR
 
 @pytest.fixture(autouse=True)
 def _only_explicit_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs load only the plugins a test passes: the installed trace plugin is not autoloaded
-    (it would be registered twice), nor is any other installed hook plugin."""
+    """Runs load only the plugins a test passes: no installed hook plugin is autoloaded."""
     monkeypatch.setenv("HOST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 

@@ -118,6 +118,21 @@ def test_once_installed_it_traces_every_run_by_itself(
     ]
 
 
+def test_passing_the_installed_plugin_again_traces_each_phase_once(
+    trace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOST_DISABLE_PLUGIN_AUTOLOAD")
+
+    run_assets([uses_both], {"plain": Plain(), "held": {}}, plugins=[host_plugin_trace])
+
+    assert [line["phase"] for line in read_trace(trace_path)] == [
+        "setup",
+        "yield_enter",
+        "teardown",
+        "yield_exit",
+    ]
+
+
 def test_each_phase_of_each_resource_is_one_line(trace_path: Path, tmp_path: Path) -> None:
     resources = {"plain": Plain(), "held": Held(seen=str(tmp_path / "seen"))}
 
