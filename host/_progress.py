@@ -275,6 +275,15 @@ class Progress:
 
 # -- summary ----------------------------------------------------------------------------------
 
+#: How much of an output's ``repr`` the summary shows.
+OUTPUT_WIDTH = 60
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= OUTPUT_WIDTH else text[: OUTPUT_WIDTH - 3] + "..."
+
+
 
 def summary(result: RunResult, types: Mapping[str, PluginInfo], planned: Sequence[str]) -> str:
     """The end-of-run report, from the run's events.
@@ -285,7 +294,8 @@ def summary(result: RunResult, types: Mapping[str, PluginInfo], planned: Sequenc
         planned: the asset keys the run was to compute, in order.
 
     Returns:
-        An ``Assets`` table (status, time, process, error), a ``Resources`` table (one row per
+        An ``Assets`` table (status, time, process, and the output's ``repr`` shortened to one
+        line, or the error), a ``Resources`` table (one row per
         resource and process: type, and the durations of up, setup, teardown, down), and a last
         line with the run's outcome, duration and counts.
     """
@@ -311,8 +321,10 @@ def summary(result: RunResult, types: Mapping[str, PluginInfo], planned: Sequenc
         if key in result.failures:
             error = result.failures[key]
             detail = f"{error.type.rpartition('.')[2]}: {first_line(error.message)}"
+        elif key in result.outputs:
+            detail = _shorten(repr(result.outputs[key]))
         asset_rows.append([key, status, seconds(durations.get(key)), pid, detail])
-    lines = ["Assets", table(["ASSET", "STATUS", "TIME", "PID", "ERROR"], asset_rows)]
+    lines = ["Assets", table(["ASSET", "STATUS", "TIME", "PID", "OUTPUT / ERROR"], asset_rows)]
 
     phases: dict[tuple[str, int], dict[str, str]] = {}
     for event in result.events:

@@ -290,6 +290,7 @@ def test_run_prints_progress_and_a_summary_with_timings(site: Path, project: Pat
     assets = {line.split()[0]: line.split() for line in summary.splitlines()[2:4]}
     assert assets["labelled"][1] == "ok"
     assert assets["loud"][1] == "ok"
+    assert assets["loud"][-1] == "'LAMP'"  # each output's repr, shortened to one line
     lines = summary.splitlines()
     resource_row = next(line.split() for line in lines if line.startswith("  thing "))
     assert resource_row[1:4] == ["gencli.thing", "(gen-cli-good", "1.1)"]
