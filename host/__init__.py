@@ -4,7 +4,9 @@ The public API is what ``__all__`` lists; everything in underscore modules is pr
 """
 
 from host._asset import AssetDefinition, asset
+from host._config import RunConfig, load_run_config
 from host._context import AssetExecutionContext, InitResourceContext
+from host._discovery import PluginInfo, discover_plugins
 from host._errors import (
     ConfigError,
     DefinitionError,
@@ -31,12 +33,13 @@ from host._events import (
 )
 from host._executors.base import Executor, ExecutorConfig, RunState
 from host._hookspecs import hookimpl, hookspec
+from host._plugin_api import PLUGIN_API_VERSION
 from host._resource import ConfigurableResource, EnvVar
 from host._run import run_assets
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "AssetDefinition",
     "AssetExecutionContext",
     "AssetFailed",
@@ -54,11 +57,14 @@ __all__ = [
     "FrozenResourceError",
     "HostError",
     "InitResourceContext",
+    "PLUGIN_API_VERSION",
     "PluginError",
+    "PluginInfo",
     "ResourceError",
     "ResourceEvent",
     "ResourceSetupError",
     "ResourceTeardownError",
+    "RunConfig",
     "RunFailure",
     "RunFinished",
     "RunResult",
@@ -67,7 +73,9 @@ __all__ = [
     "WorkerDiedError",
     "__version__",
     "asset",
+    "discover_plugins",
     "hookimpl",
     "hookspec",
+    "load_run_config",
     "run_assets",
 ]

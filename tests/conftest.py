@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+
+@dataclass(frozen=True)
+class FromFixture:
+    """An executor_config value that is the value of a fixture (resolved only when used)."""
+
+    name: str
+
+
 #: (executor name, executor_config) pairs the behaviour contract runs on. Each executor joins
-#: the contract by adding itself here.
+#: the contract by adding itself here. A config value may be a ``FromFixture``: the dask entry
+#: takes the address of the session-wide LocalCluster of ``host_plugin_dask.testing``, so the
+#: cluster starts once, and only when a dask test runs.
 EXECUTORS: list[Any] = [
     pytest.param(("in_process", {}), id="in_process"),
+    pytest.param(("multiprocess", {"max_workers": 2}), id="multiprocess"),
+    pytest.param(("dask", {"address": FromFixture("host_dask_address")}), id="dask"),
 ]
 
 
@@ -18,7 +31,10 @@ EXECUTORS: list[Any] = [
 def executor(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     """An (executor name, executor_config) pair; tests run once per executor."""
     name, config = request.param
-    return name, dict(config)
+    return name, {
+        key: request.getfixturevalue(value.name) if isinstance(value, FromFixture) else value
+        for key, value in config.items()
+    }
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ class RunState:
         outputs / failures / skipped / teardown_errors: filled in by :meth:`record` and
             :meth:`record_teardown_errors`.
         first_exception: the first exception of the run, chained by ``RunFailure``.
+        plugins: the run's extra hook plugins (``run_assets(plugins=...)``), which executors
+            with worker processes register in each worker too.
     """
 
     run_id: str
@@ -52,6 +54,7 @@ class RunState:
     skipped: dict[str, str] = field(default_factory=dict)
     teardown_errors: list[ErrorInfo] = field(default_factory=list)
     first_exception: BaseException | None = None
+    plugins: tuple[object, ...] = ()
 
     def runtime(self) -> ProcessRuntime:
         """A runtime for this run in the current process, emitting into the run."""

@@ -1,0 +1,263 @@
+"""One run inside one worker process: what a worker receives, and how it runs assets.
+
+Every executor that runs assets in other processes (``multiprocess``, the ``dask`` plugin) sends
+each worker a :class:`RunPayload` once per run and drives a :class:`WorkerRun` there. The worker
+builds its own plugin manager the way the caller's process does (entry-point hook plugins load
+there too, the run's extra plugins are registered), and keeps one resource stack for the run:
+a resource comes up the first time an asset in that worker needs it, and everything goes down in
+reverse order when the worker is done with the run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from host._context import AssetExecutionContext
+from host._discovery import PluginSwitches, current_switches
+from host._errors import HostError, ResourceTeardownError
+from host._events import AssetFailed, ErrorInfo, Event
+from host._executors._shipping import ShippedError, dumps, loads, needed_resources
+from host._executors.base import RunState
+from host._graph import Step
+from host._hookspecs import hookimpl
+from host._lifecycle import ProcessRuntime, ResourceStack
+from host._plugins import make_plugin_manager
+from host._resource_graph import ResourceGraph
+from host._step import StepOutcome, execute_step
+
+__all__ = ["RunPayload", "StepResult", "WorkerRun"]
+
+#: The name the output pickler is registered under in workers.
+_SHIPPER_NAME = "host.ship_outputs"
+
+
+@dataclass(frozen=True)
+class RunPayload:
+    """What a worker needs to take part in a run; pickled once per run with cloudpickle.
+
+    Attributes:
+        run_id: the run's id.
+        executor: the executor's name.
+        steps: the plan's assets (functions travel by value).
+        resources: the resources the plan needs (configuration only).
+        plugins: the run's extra hook plugins (``run_assets(plugins=...)``).
+        switches: the plugin switches in effect in the caller (environment and run config), so
+            a worker loads the same installed hook plugins.
+    """
+
+    run_id: str
+    executor: str
+    steps: Mapping[str, Step]
+    resources: ResourceGraph
+    plugins: tuple[object, ...]
+    switches: PluginSwitches
+
+    @classmethod
+    def of(cls, run: RunState) -> RunPayload:
+        """The payload for ``run`` (call it in the caller's context: it reads the switches)."""
+        return cls(
+            run_id=run.run_id,
+            executor=run.executor,
+            steps=dict(run.plan.steps),
+            resources=needed_resources(run.plan, run.resources),
+            plugins=run.plugins,
+            switches=current_switches(),
+        )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What running one asset in a worker gave, ready for the trip to the caller.
+
+    Attributes:
+        key: the asset key.
+        ok: it returned an output.
+        output: the pickled output (when ``ok``).
+        error: the error (when not ``ok``).
+        pid: the worker process.
+    """
+
+    key: str
+    ok: bool
+    output: bytes | None = None
+    error: ShippedError | None = None
+    pid: int = 0
+
+    def outcome(self) -> tuple[StepOutcome, bytes | None]:
+        """The outcome for :meth:`RunState.record`, and the output's pickle to pass downstream.
+
+        An output that cannot be unpickled here fails the asset.
+        """
+        if self.ok:
+            assert self.output is not None
+            try:
+                return StepOutcome(self.key, True, output=loads(self.output)), self.output
+            except Exception as exc:
+                error = HostError(
+                    f"the output of asset {self.key!r} cannot be unpickled in process "
+                    f"{os.getpid()}: {type(exc).__name__}: {exc}"
+                )
+                error.__cause__ = exc
+                info = ErrorInfo.from_exception(error)
+                return StepOutcome(self.key, False, error=info, exception=error), None
+        assert self.error is not None
+        return (
+            StepOutcome(self.key, False, error=self.error.info, exception=self.error.unpack()),
+            None,
+        )
+
+
+class _OutputShipper:
+    """Pickles each asset's output inside ``host_asset_execute``.
+
+    Registered first in workers (the outermost wrapper), so an output that cannot travel to the
+    caller fails its asset like an exception in the asset would, with the asset hooks called.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def take(self) -> bytes:
+        """The pickled output of the asset that last ran in this thread."""
+        blob: bytes = self._local.blob
+        del self._local.blob
+        return blob
+
+    @hookimpl(wrapper=True, tryfirst=True)
+    def host_asset_execute(
+        self, context: AssetExecutionContext, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> Generator[None, Any, Any]:
+        output = yield
+        try:
+            self._local.blob = dumps(output)
+        except Exception as exc:
+            raise HostError(
+                f"asset {context.asset_key!r} returned {type(output).__qualname__}, which cannot "
+                f"be pickled to leave worker process {os.getpid()}: {type(exc).__name__}: "
+                f"{exc}. Return data (or write it somewhere and return where), not live handles."
+            ) from exc
+        return output
+
+
+class _LockedStack(ResourceStack):
+    """A resource stack for a process that runs assets in several threads at once."""
+
+    def __init__(self, graph: ResourceGraph, runtime: ProcessRuntime) -> None:
+        super().__init__(graph, runtime)
+        self._lock = threading.RLock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            return super().get(key)
+
+
+class WorkerRun:
+    """The run in this worker process: plugins, runtime, and the resource stack.
+
+    Args:
+        payload: the run's payload.
+        emit: where this worker's events go (to the caller, which records them in order).
+        threads: whether assets may run in several threads of this process at once (resources
+            then come up under a lock, still once per process).
+
+    Attributes:
+        runtime: the run's runtime in this process.
+        stack: the resources brought up here.
+    """
+
+    def __init__(
+        self, payload: RunPayload, emit: Callable[[Event], None], *, threads: bool = False
+    ) -> None:
+        self.payload = payload
+        # Installed hook plugins load here as in the caller, with the caller's switches.
+        manager = make_plugin_manager(payload.plugins, switches=payload.switches)
+        self._shipper = _OutputShipper()
+        manager.register(self._shipper, name=_SHIPPER_NAME)
+        self.runtime = ProcessRuntime(payload.run_id, payload.executor, manager.hook, emit)
+        stack = _LockedStack if threads else ResourceStack
+        self.stack = stack(payload.resources, self.runtime)
+        self._closed = False
+
+    def run(self, key: str, inputs: Mapping[str, bytes]) -> StepResult:
+        """Run asset ``key`` with its upstream outputs (pickled); never raises an Exception.
+
+        A BaseException (KeyboardInterrupt, SystemExit) propagates after an ``AssetFailed``
+        event; the caller then tears down with :meth:`close`.
+        """
+        pid = os.getpid()
+        try:
+            values = {name: loads(blob) for name, blob in inputs.items()}
+        except Exception as exc:
+            error = HostError(
+                f"the inputs of asset {key!r} cannot be unpickled in worker process {pid}: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            error.__cause__ = exc
+            return StepResult(key, False, error=self.pack(error), pid=pid)
+        start = time.perf_counter()
+        try:
+            outcome = execute_step(self.payload.steps[key], values, self.stack, self.runtime)
+        except BaseException as exc:
+            self.runtime.emit(
+                AssetFailed(
+                    self.payload.run_id,
+                    asset_key=key,
+                    duration=time.perf_counter() - start,
+                    error=ErrorInfo.from_exception(exc),
+                )
+            )
+            raise
+        if outcome.ok:
+            return StepResult(key, True, output=self._shipper.take(), pid=pid)
+        assert outcome.error is not None
+        raised = outcome.exception or HostError(outcome.error.message)
+        return StepResult(key, False, error=ShippedError.pack(raised, outcome.error, pid), pid=pid)
+
+    def close(self, exc: BaseException | None = None) -> list[ShippedError]:
+        """Tear down what came up here, in reverse order; return the teardown failures.
+
+        Args:
+            exc: the exception ending the run here, if any; passed to each resource's context
+                manager, as ``with`` would.
+        """
+        if self._closed:
+            return []
+        self._closed = True
+        try:
+            if exc is None:
+                self.stack.__exit__(None, None, None)
+            else:
+                self.stack.__exit__(type(exc), exc, exc.__traceback__)
+        finally:
+            self.runtime.close()
+        pid = os.getpid()
+        return [
+            ShippedError.pack(error, ErrorInfo.from_exception(error, error.resource_key), pid)
+            for error in self.stack.teardown_errors
+        ]
+
+    @staticmethod
+    def pack(exc: BaseException) -> ShippedError:
+        """``exc`` ready for the trip to the caller."""
+        return ShippedError.pack(exc, ErrorInfo.from_exception(exc), os.getpid())
+
+
+def teardown_errors(shipped: list[ShippedError]) -> list[ResourceTeardownError]:
+    """A worker's teardown failures, as exceptions for ``RunState.record_teardown_errors``."""
+    errors: list[ResourceTeardownError] = []
+    for item in shipped:
+        unpacked = item.unpack()
+        if isinstance(unpacked, ResourceTeardownError):
+            errors.append(unpacked)
+            continue
+        wrapped = ResourceTeardownError(
+            item.info.message, resource_key=item.info.resource_key or ""
+        )
+        wrapped.__cause__ = unpacked
+        errors.append(wrapped)
+    return errors

@@ -1,0 +1,38 @@
+"""The ``executor_config`` of the dask executor."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, PositiveInt, model_validator
+
+from host import ExecutorConfig
+
+__all__ = ["DaskConfig"]
+
+
+class DaskConfig(ExecutorConfig):
+    """Where the run's assets go.
+
+    Attributes:
+        address: the address of a running Dask scheduler (``tcp://host:8786``). Default: none,
+            and the run starts a ``LocalCluster`` of its own, and closes it when it ends.
+        n_workers: worker processes of the run's own LocalCluster (default: the CPU count).
+        threads_per_worker: threads in each of them (default 1). With more than one, assets
+            in one worker process run concurrently and share that process's resources, which
+            must then be thread-safe (a resource still comes up once per process).
+    """
+
+    address: str | None = None
+    n_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)
+    threads_per_worker: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _cluster_or_address(self) -> DaskConfig:
+        given = {"n_workers", "threads_per_worker"} & self.model_fields_set
+        if self.address is not None and given:
+            raise ValueError(
+                f"n_workers and threads_per_worker apply only to the LocalCluster a run starts; "
+                f"with address the cluster is given: leave out {', '.join(sorted(given))}"
+            )
+        return self

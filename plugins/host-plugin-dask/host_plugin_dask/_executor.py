@@ -1,0 +1,330 @@
+"""The ``dask`` executor: assets as Dask tasks, resources up once per Dask worker process."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from distributed import Client, Future, LocalCluster, as_completed
+from distributed.scheduler import KilledWorker
+
+from host import (
+    AssetFailed,
+    ErrorInfo,
+    Event,
+    Executor,
+    ExecutorConfig,
+    HostError,
+    ResourceEvent,
+    ResourceTeardownError,
+    RunState,
+    WorkerDiedError,
+)
+from host._executors._frontier import Frontier
+from host._executors._remote import RunPayload, teardown_errors
+from host._executors._shipping import check_shippable, dumps, shippable_plugins
+from host._graph import Plan
+from host._lifecycle import distribution_of
+from host._resource_graph import ResourceGraph
+from host._step import StepOutcome
+from host_plugin_dask._config import DaskConfig
+from host_plugin_dask._worker import (
+    TOPIC,
+    RunPlugin,
+    TaskResult,
+    TeardownResult,
+    close_run,
+    run_asset,
+)
+
+__all__ = ["DaskExecutor"]
+
+#: Outputs at least this large (pickled) are scattered to the cluster once, not inlined in
+#: every downstream task.
+_SCATTER_ABOVE = 1 << 20
+
+
+class _DaskRun:
+    """One run on a Dask client: submit ready assets, collect results, end the run everywhere."""
+
+    def __init__(self, run: RunState, client: Client) -> None:
+        self.run = run
+        self.client = client
+        self.plugin_name = f"host-run-{run.run_id}"
+        self.frontier = Frontier(run.plan)
+        self.blobs: dict[str, bytes] = {}  # asset key -> pickled output, for downstream
+        self.scattered: dict[str, Future[bytes]] = {}  # large outputs, sent to the cluster once
+        self.pending: dict[object, str] = {}  # dask key -> asset key
+        self.started: dict[str, float] = {}  # asset key -> when it was submitted
+        self.up_at: dict[str, list[str]] = {}  # worker address -> resources up there
+        self.pids: dict[str, int] = {}  # worker address -> its pid (from results)
+        self.ended_by: str | None = None
+        graph = run.resources
+        self.needs = {
+            key: set(graph.closure(step.resources)) for key, step in run.plan.steps.items()
+        }
+
+    def execute(self) -> None:
+        shippable_plugins(self.run.plugins)
+        payload = dumps(RunPayload.of(self.run))
+        self.client.register_plugin(RunPlugin(payload), name=self.plugin_name)
+        futures = as_completed(loop=self.client.loop)
+        try:
+            try:
+                self._submit_ready(futures)
+                for future in futures:
+                    self._collect(future)
+                    if self.ended_by is None:
+                        self._submit_ready(futures)
+            except BaseException:
+                # Dask cannot interrupt a task that runs: cancel the others, and end the run
+                # on every worker once the running ones are done.
+                self.client.cancel([f for f in futures.futures if not f.done()])
+                raise
+            finally:
+                self._end_everywhere()
+        finally:
+            for future in self.scattered.values():
+                future.release()
+            self.scattered.clear()
+            with contextlib.suppress(Exception):  # the run is over either way
+                self.client.unregister_worker_plugin(self.plugin_name)
+        for key in self.frontier.abandon():
+            assert self.ended_by is not None
+            self.run.skip(key, self.ended_by)
+
+    # -- assets ------------------------------------------------------------------------------
+
+    def _submit_ready(self, futures: as_completed) -> None:
+        for key in self.frontier.ready:
+            step = self.run.plan.steps[key]
+            self.frontier.start(key)
+            inputs = {up: self._input(up) for up in step.upstream}
+            placement: dict[str, Any] = {}
+            preferred = self._preferred(key)
+            if preferred:
+                placement = {"workers": preferred, "allow_other_workers": True}
+            self.started[key] = time.perf_counter()
+            future = self.client.submit(
+                run_asset,
+                self.plugin_name,
+                key,
+                inputs,
+                key=f"{key}-{self.run.run_id}",
+                pure=False,
+                retries=0,
+                **placement,
+            )
+            self.pending[future.key] = key
+            futures.add(future)
+
+    def _input(self, key: str) -> Any:
+        """Asset ``key``'s pickled output as a task argument: small ones inline, large ones
+        scattered to the cluster once (and shared by every downstream task)."""
+        blob = self.blobs[key]
+        if len(blob) < _SCATTER_ABOVE:
+            return blob
+        if key not in self.scattered:
+            self.scattered[key] = self.client.scatter(blob, hash=False)
+        return self.scattered[key]
+
+    def _preferred(self, key: str) -> list[str] | None:
+        """The workers that already have most of the asset's resources up (a soft preference).
+
+        Without it Dask could place an asset anywhere, and bring its resources up in one more
+        process than needed.
+        """
+        needs = self.needs[key]
+        overlap = {address: len(needs.intersection(up)) for address, up in self.up_at.items()}
+        best = max(overlap.values(), default=0)
+        if not best:
+            return None
+        return sorted(address for address, n in overlap.items() if n == best)
+
+    def _collect(self, future: Future[TaskResult]) -> None:
+        key = self.pending.pop(future.key)
+        if future.status == "finished":
+            task: TaskResult = future.result()
+            future.release()
+            self.pids[task.address] = task.pid
+            self._emit(task.address, task.events)
+            outcome, blob = task.result.outcome()
+            if blob is not None:
+                self.blobs[key] = blob
+            self._record(outcome)
+            return
+        exc = future.exception()
+        future.release()
+        if isinstance(exc, KilledWorker):
+            address = exc.last_worker.address
+            pid = self.pids.get(address)
+            where = f"process {pid} ({address})" if pid else f"at {address}"
+            error: BaseException = WorkerDiedError(
+                f"Dask worker {where} died while running asset {key!r}; Dask does not say how "
+                f"(the worker's nanny logs it). The run was ended: no further asset was "
+                f"started."
+            )
+            self.ended_by = self.ended_by or key
+        else:
+            error = HostError(f"Dask could not run asset {key!r}: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        info = ErrorInfo.from_exception(error)
+        duration = time.perf_counter() - self.started[key]
+        self.run.emit(AssetFailed(self.run.run_id, asset_key=key, duration=duration, error=info))
+        self._record(StepOutcome(key, False, error=info, exception=error))
+
+    def _record(self, outcome: StepOutcome) -> None:
+        self.run.record(outcome)
+        for key, upstream in self.frontier.finish(outcome.key, outcome.ok):
+            self.run.skip(key, upstream)
+
+    def _emit(self, address: str, events: list[Event]) -> None:
+        up = self.up_at.setdefault(address, [])
+        for event in events:
+            if isinstance(event, ResourceEvent):
+                if event.phase == "yield_enter" and event.error is None:
+                    up.append(event.resource_key)
+                elif event.phase == "yield_exit" and event.resource_key in up:
+                    up.remove(event.resource_key)
+            self.run.emit(event)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _end_everywhere(self) -> None:
+        """Tear down on every worker (in its task threads); report what lost workers left up."""
+        results: dict[str, Any] = self.client.run(close_run, self.plugin_name, on_error="return")
+        ended: set[tuple[str, int]] = set()
+        for address in sorted(results):
+            result = results[address]
+            if isinstance(result, TeardownResult):
+                ended.add((address, result.pid))
+                self._emit(address, result.events)
+                self.run.record_teardown_errors(teardown_errors(result.failures))
+        # Workers that did not answer (lost, or replaced by their nanny) tore nothing down:
+        # what was up there is in the scheduler's log, even for an asset that never returned.
+        for (address, pid), keys in self._up_by_log().items():
+            if keys and (address, pid) not in ended:
+                answer = results.get(address)
+                why = (
+                    f"ending the run there failed: {answer!r}"
+                    if isinstance(answer, BaseException)
+                    else "the worker process is gone"
+                )
+                self._lost(address, pid, keys, why)
+
+    def _up_by_log(self) -> dict[tuple[str, int], list[str]]:
+        """(worker address, pid) -> resources up there, replayed from the scheduler's log."""
+        up: dict[tuple[str, int], list[str]] = {}
+        for _, message in self.client.get_events(TOPIC):
+            if message.get("run") != self.run.run_id:
+                continue
+            keys = up.setdefault((message["address"], message["pid"]), [])
+            if message["phase"] == "yield_enter" and message["ok"]:
+                keys.append(message["resource"])
+            elif message["phase"] == "yield_exit" and message["resource"] in keys:
+                keys.remove(message["resource"])
+        return up
+
+    def _lost(self, address: str, pid: int, keys: list[str], why: str) -> None:
+        errors = []
+        for key in reversed(keys):
+            cls = type(self.run.resources.nodes[key].resource)
+            name = f"{cls.__module__}.{cls.__qualname__}"
+            errors.append(
+                ResourceTeardownError(
+                    f"resource {key!r} ({name}) was not torn down: it was up in Dask worker "
+                    f"process {pid} ({address}), and {why}.",
+                    resource_key=key,
+                    resource_class=name,
+                    phase="teardown",
+                    distribution=distribution_of(cls),
+                )
+            )
+        self.run.record_teardown_errors(errors)
+
+
+class DaskExecutor(Executor):
+    """Runs assets as tasks on a ``dask.distributed`` cluster.
+
+    Cluster: ``address`` connects to a running scheduler; otherwise the run starts a
+    ``LocalCluster`` of ``n_workers`` worker processes (``threads_per_worker`` threads each) and
+    closes it when it ends. The run's own cluster reports a worker lost while it runs an asset
+    at once (``allowed_failures=0``); a cluster given by ``address`` keeps its own setting.
+
+    Resources, per Dask worker process: brought up the first time an asset of the run runs
+    there (dependencies first), reused by later assets there, and torn down in reverse order
+    when the run ends, on every worker that brought any up, by the same task threads that
+    brought them up, also after failures. State lives in a Dask ``WorkerPlugin`` registered for
+    the run (its ``teardown`` is the fallback when a worker closes first); ``Client.run`` ends
+    the run on each worker. Workers must have ``host`` and this package installed.
+
+    Scheduling: an asset is submitted as soon as its upstream outputs exist, with a soft
+    preference for the workers that already have its resources up; outputs come back to the
+    caller and travel to downstream assets as task arguments (scattered once when large), so a
+    finished asset never runs again when a worker holding a result is lost. Assets downstream
+    of a failure are skipped. Events of an asset come back with its result, in order, with the
+    worker's pid.
+
+    Shipping and plugins are as for the ``multiprocess`` executor: assets go by value with
+    cloudpickle and are checked before anything starts; ``run_assets(plugins=...)`` plugins
+    are pickled into every worker, where resource and asset hooks run.
+
+    A worker lost while it runs an asset fails that asset with :class:`host.WorkerDiedError`
+    (Dask's ``KilledWorker`` chained) and ends the run: nothing new starts, running assets
+    finish, the others are skipped. Resources coming up are logged on the scheduler before the
+    asset goes on, so those up in a lost worker process are reported as not torn down
+    (``RunResult.resource_errors``). Dask may instead retry the task on another worker, when
+    the scheduler's ``allowed-failures`` is above 0 (a cluster given by ``address``): the asset
+    then runs again, in full, in another worker process, which brings its resources up there
+    (once, as for any asset), and the asset's side effects happen twice; the lost worker's
+    resources are never torn down, and are reported when the run ends.
+
+    KeyboardInterrupt/SIGTERM in the caller: assets not yet started are cancelled, running
+    ones finish (Dask cannot interrupt a task), then every worker tears down, and the exception
+    propagates.
+    """
+
+    name: ClassVar[str] = "dask"
+    Config: ClassVar[type[ExecutorConfig]] = DaskConfig
+
+    @property
+    def shares_environment(self) -> bool:  # type: ignore[override]
+        """True for a LocalCluster the run starts (its workers inherit this environment)."""
+        assert isinstance(self.config, DaskConfig)
+        return self.config.address is None
+
+    def check(self, plan: Plan, resources: ResourceGraph) -> None:
+        """Pickle every asset and every needed resource before anything starts.
+
+        Raises:
+            DefinitionError: naming the asset or resource that cannot be sent to a worker.
+        """
+        check_shippable(plan, resources)
+
+    def execute(self, run: RunState) -> None:
+        assert isinstance(self.config, DaskConfig)
+        with _client(self.config) as client:
+            _DaskRun(run, client).execute()
+
+
+@contextmanager
+def _client(config: DaskConfig) -> Iterator[Client]:
+    """A client of the configured cluster, or of a LocalCluster started (and closed) here."""
+    if config.address is not None:
+        with Client(config.address, set_as_default=False) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=config.n_workers,
+            threads_per_worker=config.threads_per_worker,
+            processes=True,
+            dashboard_address="127.0.0.1:0",  # no fixed port to collide with
+            scheduler_kwargs={"allowed_failures": 0},
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client

@@ -1,0 +1,198 @@
+"""The worker side: one Dask ``WorkerPlugin`` per run holds the run's state in each worker process.
+
+The caller registers a :class:`RunPlugin` for the run; Dask installs a copy on every worker of
+the cluster (and on workers that join later) and calls its ``teardown`` when the plugin is
+unregistered or the worker closes. The plugin keeps, per worker process, the run's plugin
+manager and resource stack (:class:`host._executors._remote.WorkerRun`), made the first time
+an asset of the run lands there: a worker that runs none of the run's assets brings nothing up.
+
+Assets run as ordinary Dask tasks (:func:`run_asset`) in the worker's task threads; the run ends
+on each worker with :func:`close_run`, sent by ``Client.run`` and executed in the worker's task
+thread pool, so resources are torn down by the same threads that brought them up (a SQLite
+connection, an event loop). The plugin's ``teardown`` closes whatever is still open if that call
+never came (the caller was killed, the worker is shutting down).
+
+Events go back to the caller with each task's result. Resources coming up and going down are
+also logged on the scheduler (topic :data:`TOPIC`) before the asset goes on, so the caller can
+tell what was left up in a worker process that died in the middle of an asset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from distributed import WorkerPlugin, get_worker
+from distributed.utils import sync
+
+from host._events import Event, ResourceEvent
+from host._executors._remote import RunPayload, StepResult, WorkerRun
+from host._executors._shipping import ShippedError, loads
+
+if TYPE_CHECKING:
+    from distributed import Worker
+
+__all__ = [
+    "TOPIC",
+    "RunPlugin",
+    "TaskResult",
+    "TeardownResult",
+    "close_run",
+    "run_asset",
+]
+
+#: The scheduler event topic where workers log the run's resources coming up and going down
+#: (one topic for every run: the scheduler keeps a bounded log per topic, forever).
+TOPIC = "host-resources"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What one asset task returns to the caller.
+
+    Attributes:
+        result: the asset's result (output or error, pickled).
+        events: the events of the task, in order (the asset's and any resource bring-up).
+        address: the worker's address.
+        pid: the worker process.
+    """
+
+    result: StepResult
+    events: list[Event] = field(default_factory=list)
+    address: str = ""
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class TeardownResult:
+    """What ending the run on one worker gave.
+
+    Attributes:
+        failures: teardown failures, in order.
+        events: the teardown events, in order.
+        pid: the worker process.
+    """
+
+    failures: list[ShippedError] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    pid: int = 0
+
+
+class RunPlugin(WorkerPlugin):
+    """The run's state on one Dask worker: created lazily, closed once.
+
+    Args:
+        payload: the run's :class:`RunPayload`, pickled with cloudpickle (asset functions by
+            value); unpickled on the worker only when its first asset of the run arrives.
+    """
+
+    idempotent = False
+
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+        self._run: WorkerRun | None = None
+        self._closed = False
+
+    def setup(self, worker: Worker) -> None:
+        self._worker = worker
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    def _emit(self, event: Event) -> None:
+        # Each task thread collects its own events; they go back with the task's result.
+        events: list[Event] | None = getattr(self._local, "events", None)
+        if events is not None:
+            events.append(event)
+        if isinstance(event, ResourceEvent) and event.phase in ("yield_enter", "yield_exit"):
+            # Also logged on the scheduler, before the asset goes on: if this process dies,
+            # the caller still learns which resources were up here (a dead task returns
+            # nothing).
+            message = {
+                "run": event.run_id,
+                "address": self._worker.address,
+                "pid": event.pid,
+                "resource": event.resource_key,
+                "phase": event.phase,
+                "ok": event.error is None,
+            }
+            with contextlib.suppress(Exception):  # best effort: never fail a resource phase
+                sync(
+                    self._worker.loop,
+                    self._worker.scheduler.log_event,
+                    topic=TOPIC,
+                    msg=message,
+                    callback_timeout=10,
+                )
+
+    def _collect(self) -> list[Event]:
+        events: list[Event] = []
+        self._local.events = events
+        return events
+
+    def run_asset(self, key: str, inputs: dict[str, bytes]) -> TaskResult:
+        """Run asset ``key`` in this thread, bringing its resources up here if needed."""
+        events = self._collect()
+        pid = os.getpid()
+        try:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(f"the run already ended on worker process {pid}")
+                if self._run is None:
+                    payload: RunPayload = loads(self._payload)
+                    self._run = WorkerRun(payload, self._emit, threads=True)
+                run = self._run
+            result = run.run(key, inputs)
+        except BaseException as exc:  # a task must not raise KeyboardInterrupt into Dask
+            result = StepResult(key, False, error=WorkerRun.pack(exc), pid=pid)
+        finally:
+            self._local.events = None
+        return TaskResult(result, events, get_worker().address, pid)
+
+    def close(self) -> TeardownResult:
+        """Tear down what the run brought up in this process (once); report what happened."""
+        events = self._collect()
+        try:
+            with self._lock:
+                self._closed = True
+                run, self._run = self._run, None
+            failures = run.close() if run is not None else []
+        finally:
+            self._local.events = None
+        return TeardownResult(failures, events, os.getpid())
+
+    async def teardown(self, worker: Worker) -> None:
+        """Dask removes the plugin (end of run) or closes the worker: close if still open."""
+        if self._run is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(worker.executors["default"], self.close)
+
+
+def _plugin(name: str) -> RunPlugin:
+    plugin = get_worker().plugins.get(name)
+    if not isinstance(plugin, RunPlugin):
+        raise RuntimeError(
+            f"the host run plugin {name!r} is not installed on this worker (the run ended?)"
+        )
+    return plugin
+
+
+def run_asset(plugin_name: str, key: str, inputs: dict[str, bytes]) -> TaskResult:
+    """The Dask task of one asset: run it with the run's state on this worker."""
+    return _plugin(plugin_name).run_asset(key, inputs)
+
+
+async def close_run(plugin_name: str, dask_worker: Worker) -> TeardownResult:
+    """``Client.run`` target: end the run on this worker, in its task thread pool."""
+    plugin = dask_worker.plugins.get(plugin_name)
+    if not isinstance(plugin, RunPlugin):
+        return TeardownResult(pid=os.getpid())
+    loop = asyncio.get_running_loop()
+    result: TeardownResult = await loop.run_in_executor(
+        dask_worker.executors["default"], plugin.close
+    )
+    return result
