@@ -402,7 +402,10 @@ class _Builder:
                     f"run.executor_config: invalid for executor {run.executor!r}: {details}"
                 )
             )
-        return cls, cls.shares_environment
+            return cls, True
+        # Whether assets run in this environment can depend on the settings (a Dask cluster the
+        # run starts, or one at an address): ask a configured instance (it starts nothing).
+        return cls, bool(cls(run.executor_config).shares_environment)
 
     # -- resources --------------------------------------------------------------------------
 

@@ -304,6 +304,22 @@ def test_a_missing_environment_variable_is_named(
     assert (caught.value.resource_key, caught.value.field) == ("creds", "password")
 
 
+def test_environment_variables_are_not_checked_for_a_cluster_elsewhere(
+    acme: Site, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("host_plugin_dask")
+    monkeypatch.delenv("GEN_ACME_PASSWORD", raising=False)
+    remote = VALID.replace("RECORD", "").replace(
+        'executor = "in_process"\nexecutor_config = {}',
+        'executor = "dask"\nexecutor_config = { address = "tcp://127.0.0.1:1" }',
+    )
+    config = load_run_config(project.write(remote))  # read where the resource comes up
+    assert config.run_kwargs()["executor"].name == "dask"
+    local = remote.replace('{ address = "tcp://127.0.0.1:1" }', "{ n_workers = 1 }")
+    with pytest.raises(ConfigError, match="'GEN_ACME_PASSWORD', which is not set"):
+        load_run_config(project.write(local))  # a cluster the run starts shares this one
+
+
 def test_an_environment_value_that_does_not_validate_is_never_shown(
     acme: Site, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
