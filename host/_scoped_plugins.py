@@ -42,10 +42,10 @@ def register_plugin(plugin: P) -> Iterator[P]:
     """Register a hook plugin for the body of a ``with`` block, then unregister it.
 
     Inside the block, :func:`host.run_assets`, :func:`host.testing.open_resource`,
-    :func:`host.testing.open_resources` and the pytest plugin's ``host_run`` fixture register ``plugin`` with the plugin manager they
-    build, as if it were passed in their ``plugins`` argument (an object given both ways is
-    registered once). The block is local to the thread or asyncio task that enters it; blocks
-    nest, and leaving one removes only its own plugin.
+    :func:`host.testing.open_resources` and the pytest plugin's ``host_run`` fixture register
+    ``plugin`` with the plugin manager they build, as if it were passed in their ``plugins``
+    argument (an object given both ways is registered once). The block is local to the thread
+    or asyncio task that enters it; blocks nest, and leaving one removes only its own plugin.
 
     Args:
         plugin: a module, class or instance with ``@host.hookimpl`` functions.

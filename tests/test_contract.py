@@ -183,9 +183,7 @@ def test_selection_brings_up_only_what_selected_assets_need(
         make_asset("top", upstream=["base"]),
         make_asset("elsewhere", resources=["down"]),
     ]
-    result = run_assets(
-        assets, resources, executor=name, executor_config=config, selection=["top"]
-    )
+    result = run_assets(assets, resources, executor=name, executor_config=config, selection=["top"])
 
     assert set(result.outputs) == {"base", "top"}  # upstream of a selected asset runs too
     assert {label for label, _ in counts(read(record), "setup")} == {"up"}
@@ -255,11 +253,11 @@ def build(schedule: dict[str, Any], record: str) -> tuple[dict[str, Any], list[A
                 fail_teardown=spec["fail_teardown"],
             )
         elif spec["kind"] == "yield":
-            resources[label] = RecordedYield(record=record, label=label, fail_enter=spec["fail_setup"])
-        else:
-            inner = Recorded(
-                record=record, label=f"{label}_inner", fail_setup=spec["fail_setup"]
+            resources[label] = RecordedYield(
+                record=record, label=label, fail_enter=spec["fail_setup"]
             )
+        else:
+            inner = Recorded(record=record, label=f"{label}_inner", fail_setup=spec["fail_setup"])
             resources[label] = RecordedPair(record=record, label=label, inner=inner)
     assets = [
         make_asset(a["name"], a["upstream"], a["resources"], fail=a["fail"])

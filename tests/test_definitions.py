@@ -62,7 +62,10 @@ def test_parameters_resolve_by_name_annotation_and_context() -> None:
 @pytest.mark.parametrize(
     ("build", "pattern"),
     [
-        (lambda: [asset(lambda nothing: 1)], r"asset name '<lambda>' is not a valid Python identifier"),
+        (
+            lambda: [asset(lambda nothing: 1)],
+            r"asset name '<lambda>' is not a valid Python identifier",
+        ),
         (
             lambda: [_asset("a", "missing")],
             r"asset 'a', parameter 'missing': no asset, resource or 'context' is called",
