@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from host._errors import DefinitionError
+from host._errors import ConfigError, DefinitionError
 from host._resource import ConfigurableResource
 
 __all__ = ["ResourceGraph", "ResourceNode"]
@@ -85,6 +86,27 @@ class ResourceGraph:
         for key in keys:
             walk(key)
         return list(seen)
+
+    def check_environment(self, keys: Iterable[str], advice: str = "before the run") -> None:
+        """Every EnvVar that bringing up ``keys`` (with dependencies) reads is set here.
+
+        Raises:
+            ConfigError: naming the resource key, field and variable, and saying to set it
+                ``advice``; nothing was brought up.
+        """
+        for key in self.closure(keys):
+            resource = self.nodes[key].resource
+            if not isinstance(resource, ConfigurableResource):
+                continue
+            for field, var in resource.env_vars().items():
+                if var.name not in os.environ:
+                    raise ConfigError(
+                        f"resource {key!r} ({type(resource).__name__}): field {field!r} reads "
+                        f"environment variable {var.name!r}, which is not set. Set {var.name} "
+                        f"{advice}; nothing was brought up.",
+                        resource_key=key,
+                        field=field,
+                    )
 
     def types(self) -> dict[str, type]:
         """Top-level key -> class of the configured object."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +22,11 @@ import pluggy
 from pydantic import SecretStr
 
 from host._context import InitResourceContext
-from host._errors import ConfigError, ResourceTeardownError
+from host._errors import ResourceTeardownError
 from host._events import Event
 from host._lifecycle import ProcessRuntime, ResourceStack
 from host._plugins import make_plugin_manager
-from host._resource import MASK, ConfigurableResource, EnvVar
+from host._resource import MASK, EnvVar
 from host._resource_graph import ResourceGraph
 from host._run import _event_sink
 from host._scoped_plugins import with_scoped_plugins
@@ -180,7 +179,9 @@ class ResourceScope(Generic[T]):
         if self._state != "new":
             raise RuntimeError(f"{self!r} was already used; call open_resource(s) again")
         self._state = "open"
-        self._check_environment()
+        self._graph.check_environment(
+            self._keys, "(e.g. with pytest's monkeypatch.setenv)"
+        )
         manager = make_plugin_manager(with_scoped_plugins(self._plugins))
         emit = _event_sink(self.events, manager.hook.host_event)
         self._runtime = runtime_factory(self.run_id, self._executor, manager.hook, emit)
@@ -210,22 +211,6 @@ class ResourceScope(Generic[T]):
         self.teardown_errors = list(self._stack.teardown_errors)
         if exc is None and self.teardown_errors:
             raise self.teardown_errors[0]
-
-    def _check_environment(self) -> None:
-        """Every EnvVar to read is set, before anything comes up (as ``run_assets`` checks)."""
-        for key in self._graph.closure(self._keys):
-            resource = self._graph.nodes[key].resource
-            if not isinstance(resource, ConfigurableResource):
-                continue
-            for field, var in resource.env_vars().items():
-                if var.name not in os.environ:
-                    raise ConfigError(
-                        f"resource {key!r} ({type(resource).__name__}): field {field!r} reads "
-                        f"environment variable {var.name!r}, which is not set. Set {var.name} "
-                        f"(e.g. with pytest's monkeypatch.setenv); nothing was brought up.",
-                        resource_key=key,
-                        field=field,
-                    )
 
 
 def open_resource(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -12,13 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from host._errors import ConfigError, RunFailure
+from host._errors import RunFailure
 from host._events import Event, RunFinished, RunResult, RunStarted
 from host._executors.base import Executor, RunState
 from host._executors.registry import resolve_executor
-from host._graph import Plan, build_plan
+from host._graph import build_plan
 from host._plugins import make_plugin_manager
-from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._scoped_plugins import with_scoped_plugins
 
@@ -73,7 +71,7 @@ def run_assets(
     chosen = resolve_executor(executor, executor_config)
     chosen.check(plan, graph)
     if chosen.shares_environment:
-        _check_environment(plan, graph)
+        graph.check_environment(plan.resource_keys())
     plugins = with_scoped_plugins(plugins)
     manager = make_plugin_manager(plugins)
     events: list[Event] = []
@@ -115,23 +113,6 @@ def _event_sink(events: list[Event], host_event: Any) -> Callable[[Event], None]
         host_event(event=event)
 
     return emit
-
-
-def _check_environment(plan: Plan, graph: ResourceGraph) -> None:
-    """Every EnvVar the run may read is set here (the run would read it in this environment)."""
-    for key in graph.closure(plan.resource_keys()):
-        resource = graph.nodes[key].resource
-        if not isinstance(resource, ConfigurableResource):
-            continue
-        for field, var in resource.env_vars().items():
-            if var.name not in os.environ:
-                raise ConfigError(
-                    f"resource {key!r} ({type(resource).__name__}): field {field!r} reads "
-                    f"environment variable {var.name!r}, which is not set. Set {var.name} "
-                    f"before the run; nothing was brought up.",
-                    resource_key=key,
-                    field=field,
-                )
 
 
 @contextlib.contextmanager
