@@ -26,6 +26,7 @@ __all__ = [
     "RunFinished",
     "RunResult",
     "RunStarted",
+    "current_pid",
 ]
 
 #: The phases a resource goes through. ``setup``/``teardown`` are the resource's own methods;
@@ -62,15 +63,28 @@ class ErrorInfo:
         )
 
 
-def _now() -> float:
-    return time.time()
+#: This process's pid, read once: ``os.getpid`` is a system call, and every event carries it.
+_process = {"pid": os.getpid()}
+
+
+def _forked() -> None:
+    _process["pid"] = os.getpid()
+
+
+# A forked child learns its own pid here; a spawned one imports this module afresh.
+os.register_at_fork(after_in_child=_forked)
+
+
+def current_pid() -> int:
+    """This process's pid (read once per process, again after a fork)."""
+    return _process["pid"]
 
 
 @dataclass(frozen=True)
 class _Base:
     run_id: str
-    pid: int = field(default_factory=os.getpid, kw_only=True)
-    timestamp: float = field(default_factory=_now, kw_only=True)
+    pid: int = field(default_factory=current_pid, kw_only=True)
+    timestamp: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True)

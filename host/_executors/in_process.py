@@ -26,11 +26,14 @@ class InProcessExecutor(Executor):
         try:
             with ResourceStack(run.resources, runtime) as stack:
                 for key, step in run.plan.steps.items():
-                    blocker = run.blocked_by(key)
+                    # No asset is blocked before one has failed or been skipped, and one with
+                    # no upstream asset takes no inputs: the lookups are skipped then.
+                    blocker = run.blocked_by(key) if run.failures or run.skipped else None
                     if blocker is not None:
                         run.skip(key, blocker)
                     else:
-                        run.record(execute_step(step, run.inputs_for(key), stack, runtime))
+                        inputs = run.inputs_for(key) if step.upstream else {}
+                        run.record(execute_step(step, inputs, stack, runtime))
             run.record_teardown_errors(stack.teardown_errors)
         finally:
             runtime.close()

@@ -1,0 +1,127 @@
+"""Workload 5: ``import host`` against ``import dagster``, and peak memory of the 10000-asset run.
+
+Import time is measured inside a fresh interpreter (``time.perf_counter`` around the import
+statement, so interpreter start-up is left out), median of several fresh processes, host and
+Dagster interleaved. ``python -X importtime`` then says which modules the time goes to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["import_breakdown", "run_memory", "run_startup"]
+
+ROOT = Path(__file__).resolve().parents[2]
+_PROBE = (
+    "import time; start = time.perf_counter(); import {module}; "
+    "print(time.perf_counter() - start)"
+)
+
+
+def _import_seconds(python: str, module: str) -> float:
+    done = subprocess.run(
+        [python, "-c", _PROBE.format(module=module)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(ROOT) if module == "host" else None,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def import_breakdown(python: str, module: str, top: int = 8) -> list[dict[str, Any]]:
+    """The packages ``import module`` pulls in, by cumulative import time, largest first.
+
+    Read from ``python -X importtime``: only the subtree of the ``import module`` statement
+    (not the interpreter's own start-up imports), and for each other package only its outermost
+    import, so the shares do not overlap.
+    """
+    done = subprocess.run(
+        [python, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(ROOT),
+    )
+    pattern = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( +)(\S+)")
+    lines: list[tuple[int, str, int]] = []  # (depth, name, cumulative us), children first
+    for line in done.stderr.splitlines():
+        match = pattern.match(line)
+        if match is not None:
+            depth = (len(match.group(3)) - 1) // 2
+            lines.append((depth, match.group(4), int(match.group(2))))
+    end = max(i for i, (depth, name, _) in enumerate(lines) if depth == 0 and name == module)
+    total = lines[end][2]
+    begin = end
+    while begin > 0 and lines[begin - 1][0] > 0:
+        begin -= 1
+    packages: dict[str, int] = {}
+    ancestors: list[tuple[int, str]] = []
+    for depth, name, cumulative in reversed(lines[begin : end + 1]):  # parents first
+        while ancestors and ancestors[-1][0] >= depth:
+            ancestors.pop()
+        package = name.partition(".")[0]
+        own = all(a.partition(".")[0] == module for _, a in ancestors)
+        if package != module and own:
+            packages[package] = packages.get(package, 0) + cumulative
+        ancestors.append((depth, name))
+    ranked = sorted(((us, name) for name, us in packages.items()), reverse=True)
+    return [
+        {"module": name, "cumulative_ms": us / 1e3, "share_of_import": us / total}
+        for us, name in ranked[:top]
+    ] + [{"module": f"{module} (total)", "cumulative_ms": total / 1e3, "share_of_import": 1.0}]
+
+
+def run_startup(repetitions: int, dagster_python: str | None) -> dict[str, Any]:
+    """Median ``import host`` (and ``import dagster`` in its environment) in fresh processes."""
+    samples: dict[str, list[float]] = {"host": [], "dagster": []}
+    for round_ in range(repetitions):
+        order = ["host", "dagster"] if round_ % 2 == 0 else ["dagster", "host"]
+        for name in order:
+            if name == "host":
+                samples[name].append(_import_seconds(sys.executable, "host"))
+            elif dagster_python is not None:
+                samples[name].append(_import_seconds(dagster_python, "dagster"))
+    figures: dict[str, Any] = {}
+    for name, values in samples.items():
+        if values:
+            figures[f"import_{name}"] = {
+                "median_s": statistics.median(values),
+                "samples_s": values,
+            }
+    figures["import_host_breakdown"] = import_breakdown(sys.executable, "host")
+    if dagster_python is None:
+        figures["import_dagster"] = {"skipped": "Dagster not installed (pass --with-dagster)"}
+    return figures
+
+
+def _memory(contender: str, mode: str, n: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks._memory", "--n", str(n),
+         "--contender", contender, "--mode", mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(ROOT),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def run_memory(n: int = 10000) -> dict[str, Any]:
+    """Peak memory of the ``n``-asset fan run: host and the bare loop, each in a fresh process."""
+    figures: dict[str, Any] = {"n": n}
+    for contender in ("host", "bare"):
+        figures[contender] = {
+            **_memory(contender, "rss", n),
+            **_memory(contender, "tracemalloc", n),
+        }
+    return figures

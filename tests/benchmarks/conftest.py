@@ -1,0 +1,3 @@
+"""Benchmarks are never part of a ``pytest`` run: they time things, and tests must not."""
+
+collect_ignore_glob = ["*.py"]
