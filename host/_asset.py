@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -27,6 +28,17 @@ class AssetDefinition:
     """
 
     __slots__ = ("__dict__", "fn", "is_async", "key", "parameters")
+
+    @functools.cached_property
+    def type_hints(self) -> dict[str, Any]:
+        """The function's resolved annotations (raw ones where a forward reference fails).
+
+        Resolved on first use, once per definition, not once per run.
+        """
+        try:
+            return typing.get_type_hints(self.fn)
+        except Exception:  # unresolvable forward references: fall back to raw annotations
+            return {p.name: p.annotation for p in self.parameters}
 
     def __init__(self, fn: Callable[..., Any], key: str | None = None) -> None:
         if not callable(fn):

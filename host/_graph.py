@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import graphlib
 import inspect
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -71,13 +70,6 @@ class Plan:
         return {key for step in self.steps.values() for key in step.resources}
 
 
-def _hints(asset: AssetDefinition) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(asset.fn)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
-        return {p.name: p.annotation for p in asset.parameters}
-
-
 def _resource_by_type(
     asset: AssetDefinition, name: str, annotation: Any, types: Mapping[str, type]
 ) -> str | None:
@@ -102,10 +94,9 @@ def _resource_by_type(
 
 
 def _resolve(
-    asset: AssetDefinition, asset_keys: Iterable[str], types: Mapping[str, type]
+    asset: AssetDefinition, asset_keys: Mapping[str, object], types: Mapping[str, type]
 ) -> tuple[Param, ...]:
-    hints = _hints(asset)
-    asset_keys = set(asset_keys)
+    hints = asset.type_hints
     params: list[Param] = []
     for parameter in asset.parameters:
         name = parameter.name
