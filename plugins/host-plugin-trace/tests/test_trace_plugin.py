@@ -356,3 +356,16 @@ def test_worker_processes_of_a_run_trace_their_own_phases(trace_path: Path) -> N
         assert {(line["run_id"], line["executor"]) for line in mine} == {
             (result.run_id, "multiprocess")
         }
+
+
+def test_a_test_can_trace_resources_it_opens_with_host_testing(trace_path: Path) -> None:
+    from host.testing import open_resource, register_plugin
+
+    with register_plugin(host_plugin_trace), open_resource(Plain(), key="db") as plain:
+        assert isinstance(plain, Plain)
+    assert [(line["resource_key"], line["phase"]) for line in read_trace(trace_path)] == [
+        ("db", "setup"),
+        ("db", "yield_enter"),
+        ("db", "teardown"),
+        ("db", "yield_exit"),
+    ]
