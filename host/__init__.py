@@ -17,6 +17,7 @@ from host._errors import (
     ResourceSetupError,
     ResourceTeardownError,
     RunFailure,
+    RunTimeoutError,
     WorkerDiedError,
 )
 from host._events import (
@@ -70,6 +71,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "RunResult",
     "RunStarted",
     "RunState",
+    "RunTimeoutError",
     "WorkerDiedError",
     "__version__",
     "asset",

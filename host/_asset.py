@@ -50,6 +50,12 @@ class AssetDefinition:
                 f"asset name {self.key!r} is not a valid Python identifier; downstream assets "
                 f"refer to it by parameter name. Pass @asset(name=...) with an identifier."
             )
+        if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+            kind = "an async generator" if inspect.isasyncgenfunction(fn) else "a generator"
+            raise DefinitionError(
+                f"asset {self.key!r} is {kind} function (it uses `yield`); an asset computes "
+                f"one output: `return` it (from a `def`, or an `async def` the run awaits)."
+            )
         self.is_async = inspect.iscoroutinefunction(fn)
         self.parameters = tuple(inspect.signature(fn).parameters.values())
         for param in self.parameters:

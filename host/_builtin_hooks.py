@@ -52,20 +52,38 @@ def _as_context_manager(result: Any, runtime: Any) -> contextlib.AbstractContext
 
 @contextlib.contextmanager
 def _default_yield(resource: ConfigurableResource, context: InitResourceContext) -> Iterator[Any]:
-    """Setup, yield the resource, teardown in a ``finally``: each phase through its hook."""
+    """Setup, yield the resource, teardown in a ``finally``: each phase through its hook.
+
+    An interrupt (KeyboardInterrupt, SystemExit, a timeout) that arrives after the setup hook
+    returned but before its phase ended still finds the resource up: it is torn down then.
+    """
     runtime = context._runtime
     key = context.resource_key
-    runtime.phase(
-        "setup", key, lambda: runtime.hook.host_resource_setup(resource=resource, context=context)
-    )
-    try:
-        yield resource
-    finally:
+    done: list[object] = []  # filled the moment the setup hook returns
+
+    def teardown() -> None:
         runtime.phase(
             "teardown",
             key,
             lambda: runtime.hook.host_resource_teardown(resource=resource, context=context),
         )
+
+    try:
+        runtime.phase(
+            "setup",
+            key,
+            lambda: done.append(
+                runtime.hook.host_resource_setup(resource=resource, context=context)
+            ),
+        )
+    except BaseException:
+        if done:
+            teardown()
+        raise
+    try:
+        yield resource
+    finally:
+        teardown()
 
 
 class BuiltinPlugin:

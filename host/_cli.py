@@ -2,9 +2,11 @@
 
 Commands: ``run``, ``check``, ``plugins``, ``resources``, and ``new plugin`` (``host._scaffold``);
 what ``run`` prints is in ``host._progress``.
-Exit codes: 0 success; 1 the run failed (an asset or a resource phase failed); 2 invalid input
-(run config, definitions, plugins, command line): nothing was brought up. Errors are one message
-on stderr, with the traceback only under ``--traceback``. Nothing printed contains the value of a
+Exit codes: 0 success; 1 the run failed (an asset or a resource phase failed, a worker died, the
+run's timeout passed); 2 invalid input (run config, definitions, plugins, command line): nothing
+was brought up; 130 interrupted by SIGINT and 143 terminated by SIGTERM, after every resource
+that came up was torn down. Errors are one message on stderr, with the traceback only under
+``--traceback``. Nothing printed contains the value of a
 secret: ``SecretStr`` fields and the environment variables a run config reads are masked in all
 output, including tracebacks and messages of failed assets.
 """
@@ -32,10 +34,22 @@ from host._discovery import (
 )
 from host._errors import HostError, PluginError
 from host._plugin_api import GROUPS, PLUGIN_API_VERSION, RESOURCES_GROUP
-from host._progress import Output, Progress, first_line, secret_values, summary, table
+from host._progress import Output, Progress, first_line, summary, table
 from host._resource import ConfigurableResource
+from host._secrets import secret_values
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "EXIT_SIGINT", "EXIT_SIGTERM", "main"]
+
+#: The run succeeded (or the command did what was asked).
+EXIT_OK = 0
+#: The run failed: an asset or a resource phase failed, a worker died, the timeout passed.
+EXIT_FAILED = 1
+#: Invalid input (run config, definitions, plugins, command line); nothing was brought up.
+EXIT_INVALID = 2
+#: Interrupted by SIGINT (128 + 2), after every resource that came up was torn down.
+EXIT_SIGINT = 130
+#: Terminated by SIGTERM (128 + 15), after every resource that came up was torn down.
+EXIT_SIGTERM = 143
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -60,7 +74,7 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
         out.write(f"resource {error.resource_key}: {error.message}", err=True)
         if show_tb:
             out.write(error.traceback.rstrip(), err=True)
-    return 0 if result.success else 1
+    return EXIT_OK if result.success else EXIT_FAILED
 
 
 def _cmd_check(args: argparse.Namespace, out: Output) -> int:
@@ -284,10 +298,25 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
         code: int = args.handler(args, out)
     except HostError as exc:
         out.error(str(exc), exc, show_tb)
-        return 2
+        return EXIT_INVALID
     except KeyboardInterrupt as exc:
-        out.error("interrupted; every resource that came up was torn down", exc, show_tb)
-        return 130
+        out.error(
+            "interrupted (SIGINT): the run was stopped and each resource that came up was torn "
+            "down (a teardown that failed is shown above)",
+            exc,
+            show_tb,
+        )
+        return EXIT_SIGINT
+    except SystemExit as exc:
+        if exc.code != EXIT_SIGTERM:
+            raise
+        out.error(
+            "terminated (SIGTERM): the run was stopped and each resource that came up was torn "
+            "down (a teardown that failed is shown above)",
+            exc,
+            show_tb,
+        )
+        return EXIT_SIGTERM
     except Exception as exc:
         hint = "" if show_tb else " (run again with --traceback for details)"
         out.error(f"unexpected {type(exc).__name__}: {exc}{hint}", exc, show_tb)

@@ -15,6 +15,7 @@ config next to its ``assets.py`` says ``assets = ["assets"]``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import graphlib
 import importlib
@@ -29,15 +30,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from host._asset import AssetDefinition
-from host._discovery import PluginInfo, load_entry_point, lookup, suggest
+from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, suggest
 from host._errors import ConfigError, DefinitionError, HostError, PluginError
 from host._executors.base import Executor
 from host._executors.registry import executor_class
 from host._graph import build_plan
-from host._plugin_api import RESOURCES_GROUP
+from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
 from host._resource import ConfigurableResource, EnvVar, config_error_from_validation
 from host._resource_graph import ResourceGraph
 from host._switches import PluginSwitches, current_switches, use_switches
+from host._timeouts import PhaseTimeouts, Seconds
 
 if TYPE_CHECKING:
     from host._events import RunResult
@@ -60,6 +62,9 @@ __all__ = [
 ]
 
 _Model = ConfigDict(frozen=True, extra="forbid")
+
+#: The largest run config read (1 MiB): a larger file is refused before it is parsed.
+MAX_RUN_CONFIG_BYTES = 1 << 20
 
 
 class EnvRef(BaseModel):
@@ -115,6 +120,12 @@ class RunSection(BaseModel):
         description="Directories (relative to this file) put on sys.path before importing "
         "assets, after the file's own directory.",
     )
+    timeout: Seconds | None = Field(
+        default=None,
+        description="Seconds the run may take to bring resources up and compute its assets; "
+        "then running assets are interrupted, the others not run, and everything that came up "
+        "is torn down. Default: no limit.",
+    )
 
 
 class ResourceSection(BaseModel):
@@ -132,6 +143,16 @@ class ResourceSection(BaseModel):
         description="The resource's configuration, validated by the resource class. A value "
         '{ env = "NAME" } reads an environment variable; { resource = "KEY" } is another '
         "resource of this file.",
+    )
+    setup_timeout: Seconds | None = Field(
+        default=None,
+        description="Seconds the resource may take to come up (replaces the class's "
+        "host_setup_timeout); then it is stopped and the assets needing it fail.",
+    )
+    teardown_timeout: Seconds | None = Field(
+        default=None,
+        description="Seconds the resource may take to go down (replaces the class's "
+        "host_teardown_timeout); then it is stopped, reported, and the others still go down.",
     )
 
 
@@ -184,6 +205,8 @@ class RunConfig:
         selection: the asset keys to run, or ``None`` for all.
         planned: the asset keys the run will compute, in order.
         switches: the plugin switches of the run (environment plus ``[plugins]``).
+        timeout: the run's ``timeout`` in seconds, or ``None``.
+        resource_timeouts: resource key -> its ``setup_timeout`` / ``teardown_timeout``.
     """
 
     path: Path
@@ -195,6 +218,8 @@ class RunConfig:
     selection: tuple[str, ...] | None
     planned: tuple[str, ...]
     switches: PluginSwitches
+    timeout: float | None = None
+    resource_timeouts: Mapping[str, PhaseTimeouts] = dataclasses.field(default_factory=dict)
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`host.run_assets` (apply :attr:`switches` around it, as
@@ -205,6 +230,8 @@ class RunConfig:
             "executor": self.executor,
             "executor_config": dict(self.executor_config),
             "selection": list(self.selection) if self.selection is not None else None,
+            "timeout": self.timeout,
+            "resource_timeouts": dict(self.resource_timeouts),
         }
 
     def run(
@@ -249,9 +276,15 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_RUN_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read run config {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_RUN_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_RUN_CONFIG_BYTES // 1024} KiB, the most a run config may "
+            f"be; is it the right file? Keep data out of run configs: pass a path to it."
+        )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -260,8 +293,12 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f":{match.group(1)}" if match else ""
         raise ConfigError(f"{path}{where}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     try:
         file = RunConfigFile.model_validate(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid run config: values nested too deeply") from None
     except ValidationError as exc:
         problems = [_shape_problem(error) for error in exc.errors(include_url=False)]
         raise ConfigError(
@@ -344,6 +381,7 @@ class _Builder:
         with use_switches(self.switches):
             executor, shares_environment = self._executor()
             resources, types = self._resources(shares_environment)
+            self._enabled_plugins()
         assets = self._assets()
         selection = tuple(self.file.run.selection) if self.file.run.selection is not None else None
         planned: tuple[str, ...] = ()
@@ -368,6 +406,12 @@ class _Builder:
             selection=selection,
             planned=planned,
             switches=self.switches,
+            timeout=self.file.run.timeout,
+            resource_timeouts={
+                key: PhaseTimeouts(setup=section.setup_timeout, teardown=section.teardown_timeout)
+                for key, section in self.file.resources.items()
+                if section.setup_timeout is not None or section.teardown_timeout is not None
+            },
         )
 
     # -- sys.path ---------------------------------------------------------------------------
@@ -406,6 +450,37 @@ class _Builder:
         # Whether assets run in this environment can depend on the settings (a Dask cluster the
         # run starts, or one at an address): ask a configured instance (it starts nothing).
         return cls, bool(cls(run.executor_config).shares_environment)
+
+    # -- plugins ----------------------------------------------------------------------------
+
+    def _enabled_plugins(self) -> None:
+        """Each hook plugin ``[plugins] enable`` names is installed and loads.
+
+        A hook plugin that loads by itself and breaks is skipped with a warning (it never stops
+        a run); one the run config asks for by name is part of the run's input.
+        """
+        for index, name in enumerate(self.file.plugins.enable):
+            infos = [
+                info
+                for info in discover_plugins(PLUGINS_GROUP, switches=self.switches)
+                if info.name == name
+            ]
+            if not infos:
+                self.problems.append(
+                    ConfigError(
+                        f"plugins.enable[{index}]: no hook plugin is called {name!r}; "
+                        f"{suggest(PLUGINS_GROUP, name)}."
+                    )
+                )
+                continue
+            if all(info.status == "disabled" for info in infos):
+                continue  # switched off too: disabling wins
+            try:
+                found = lookup(PLUGINS_GROUP, name, switches=self.switches)
+                if found is not None:
+                    load_entry_point(found)
+            except PluginError as exc:
+                self.problems.append(_with_prefix(exc, f"plugins.enable[{index}] {name!r}: "))
 
     # -- resources --------------------------------------------------------------------------
 

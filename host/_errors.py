@@ -12,6 +12,7 @@ everything the framework means with one ``except``::
     │   ├── ResourceSetupError       bringing the resource up failed
     │   └── ResourceTeardownError    tearing it down failed
     ├── WorkerDiedError          a worker process died while it ran an asset
+    ├── RunTimeoutError          the run's ``timeout`` passed: an asset was interrupted or not run
     └── RunFailure               a run finished with failures; carries ``.result``
 
 Messages name what is wrong and what to do; they never contain secret values.
@@ -34,6 +35,7 @@ __all__ = [
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunFailure",
+    "RunTimeoutError",
     "WorkerDiedError",
 ]
 
@@ -114,6 +116,13 @@ class ResourceTeardownError(ResourceError):
 
 class WorkerDiedError(HostError):
     """A worker process died (killed, crashed, exited) while it ran an asset."""
+
+
+class RunTimeoutError(HostError):
+    """The run's ``timeout`` passed: the asset was interrupted, or never started.
+
+    Recorded as the failure of each asset the timeout stopped (``RunResult.failures``).
+    """
 
 
 class RunFailure(HostError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,8 +25,11 @@ import pluggy
 from host._context import InitResourceContext
 from host._errors import ConfigError, ResourceSetupError, ResourceTeardownError
 from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase
+from host._interrupts import signals_held
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
+from host._secrets import mask, secrets_of
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
 
 __all__ = ["ProcessRuntime", "ResourceStack", "distribution_of"]
 
@@ -53,6 +57,18 @@ def distribution_of(cls: type) -> str | None:
         return names[0]
 
 
+def _close_abandoned(cm: object) -> None:
+    """Close a generator context manager whose ``__enter__`` was interrupted.
+
+    If the interrupt came after the generator reached its ``yield`` (the resource is up), its
+    ``finally`` runs now, not whenever the object is collected; otherwise this does nothing.
+    """
+    generator = getattr(cm, "gen", None)
+    if inspect.isgenerator(generator):
+        with contextlib.suppress(Exception):
+            generator.close()
+
+
 def _describe(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -65,15 +81,33 @@ class ProcessRuntime:
         executor: the executor's name.
         hook: the plugin manager's hook relay.
         emit: where events go.
+        timeouts: resource key -> setup/teardown timeouts given for the run, which replace the
+            class's own (``host_setup_timeout``, ``host_teardown_timeout``).
+        run_deadline: the run's ``timeout`` when it is counted in this thread; stopped when
+            the resources start going down (teardowns have their own timeouts).
+        secrets: the secret values of the resources brought up here (``SecretStr`` fields and
+            values read from the environment), which error reports must not show.
     """
 
     def __init__(
-        self, run_id: str, executor: str, hook: pluggy.HookRelay, emit: Callable[[Event], None]
+        self,
+        run_id: str,
+        executor: str,
+        hook: pluggy.HookRelay,
+        emit: Callable[[Event], None],
+        *,
+        timeouts: Mapping[str, PhaseTimeouts] | None = None,
+        run_deadline: Deadline | None = None,
     ) -> None:
         self.run_id = run_id
         self.executor = executor
         self.hook = hook
         self.emit = emit
+        self.timeouts: Mapping[str, PhaseTimeouts] = timeouts or {}
+        self.run_deadline = run_deadline
+        self.secrets: set[str] = set()
+        #: Teardown failures of every resource stack of this runtime, in order.
+        self.teardown_errors: list[ResourceTeardownError] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed_phases: dict[str, ResourcePhase] = {}
 
@@ -160,11 +194,26 @@ class ResourceStack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stack.__exit__(exc_type, exc, tb)
+        # The run's own timeout does not cut teardowns short (each has its own), and neither
+        # does a signal: SIGINT/SIGTERM wait until every resource is down.
+        if self._runtime.run_deadline is not None:
+            self._runtime.run_deadline.disarm()
+        with signals_held():
+            self._stack.__exit__(exc_type, exc, tb)
 
     def close(self) -> None:
         """Tear down every resource that came up, in reverse order of bring-up."""
-        self._stack.close()
+        self.__exit__(None, None, None)
+
+    def _timeouts(self, key: str, cls: type) -> PhaseTimeouts:
+        """The setup and teardown timeouts of resource ``key``: the run's, else its class's."""
+        given = self._runtime.timeouts.get(key)
+        setup = getattr(cls, "host_setup_timeout", None)
+        teardown = getattr(cls, "host_teardown_timeout", None)
+        if given is not None:
+            setup = given.setup if given.setup is not None else setup
+            teardown = given.teardown if given.teardown is not None else teardown
+        return PhaseTimeouts.model_construct(setup=setup, teardown=teardown)
 
     def get(self, key: str) -> Any:
         """The value assets receive for resource ``key``, bringing it up on first use.
@@ -210,17 +259,81 @@ class ResourceStack:
             executor=self._runtime.executor,
             _runtime=self._runtime,
         )
-        cm = self._runtime.hook.host_resource_yield(resource=instance, context=context)
+        self._runtime.secrets.update(secrets_of(instance))
+        timeouts = self._timeouts(key, cls)
         try:
-            value = self._runtime.phase("yield_enter", key, cm.__enter__)
+            cm = self._runtime.hook.host_resource_yield(resource=instance, context=context)
+        except Exception as exc:  # a hook plugin failed to give the context manager
+            raise self._fail(key, cls, "yield_enter", f"{type(exc).__name__}: {exc}", exc) from exc
+        entered: list[Any] = []  # filled the moment the context manager is entered
+        deadline = Deadline(timeouts.setup)
+        try:
+            with deadline:
+                self._runtime.phase("yield_enter", key, lambda: entered.append(cm.__enter__()))
+        except DeadlineExceeded as exc:
+            if not deadline.expired or self._run_expired():
+                self._keep(key, instance, cls, cm, entered, timeouts.teardown)
+                raise  # the run's own timeout: it ends the run
+            if not entered:
+                raise self._timed_out(key, cls, timeouts.setup, stopped=True) from exc
         except Exception as exc:
+            self._keep(key, instance, cls, cm, entered, timeouts.teardown)
             phase = self._runtime.failed_phase(key, "yield_enter")
             raise self._fail(key, cls, phase, f"{type(exc).__name__}: {exc}", exc) from exc
-        self._instances[key] = instance
-        self._values[key] = value
-        self.order.append(key)
-        self._stack.push(functools.partial(self._exit, key, cls, cm))
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, SystemExit) after it came up, before it was
+            # recorded: it still goes down with the others.
+            self._keep(key, instance, cls, cm, entered, timeouts.teardown)
+            if not entered:
+                _close_abandoned(cm)
+            raise
+        if deadline.expired:  # it came up, too late to be stopped: take it down again
+            self._exit(key, cls, cm, timeouts.teardown, None, None, None)
+            raise self._timed_out(key, cls, timeouts.setup, stopped=False)
+        self._keep(key, instance, cls, cm, entered, timeouts.teardown)
         return instance
+
+    def _keep(
+        self,
+        key: str,
+        instance: Any,
+        cls: type,
+        cm: contextlib.AbstractContextManager[Any],
+        entered: list[Any],
+        teardown_timeout: float | None,
+    ) -> None:
+        """Record a resource whose context manager was entered, so that it goes down."""
+        if not entered or key in self._instances:
+            return
+        self._stack.push(functools.partial(self._exit, key, cls, cm, teardown_timeout))
+        self._instances[key] = instance
+        self._values[key] = entered[0]
+        self.order.append(key)
+
+    def _run_expired(self) -> bool:
+        deadline = self._runtime.run_deadline
+        return deadline is not None and deadline.expired
+
+    def _timed_out(
+        self, key: str, cls: type, seconds: float | None, *, stopped: bool
+    ) -> ResourceSetupError:
+        phase = self._runtime.failed_phase(key, "yield_enter") if stopped else "yield_enter"
+        what = (
+            "and was stopped"
+            if stopped
+            else "(it could not be stopped sooner: it was in code that cannot be interrupted "
+            "here); it came up late and was taken down again"
+        )
+        cause = TimeoutError(f"resource {key!r} did not come up within {seconds:g} s")
+        return self._fail(
+            key,
+            cls,
+            phase,
+            f"it did not come up within its setup_timeout of {seconds:g} s {what}. Find out "
+            f"why its setup is slow or hangs, or give it more time (setup_timeout for the "
+            f"key, or host_setup_timeout on the class)",
+            cause,
+        )
 
     def _fail(
         self, key: str, cls: type, phase: str, detail: str, cause: BaseException
@@ -228,7 +341,8 @@ class ResourceStack:
         error = ResourceSetupError(
             f"resource {key!r} ({_describe(cls)}"
             + (f", from {dist}" if (dist := distribution_of(cls)) else "")
-            + f") failed to come up in phase {phase!r} in process {os.getpid()}: {detail}",
+            + f") failed to come up in phase {phase!r} in process {os.getpid()}: "
+            + mask(detail, self._runtime.secrets),
             resource_key=key,
             resource_class=_describe(cls),
             phase=phase,
@@ -243,24 +357,43 @@ class ResourceStack:
         key: str,
         cls: type,
         cm: contextlib.AbstractContextManager[Any],
+        timeout: float | None,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        deadline = Deadline(timeout)
         try:
-            self._runtime.phase("yield_exit", key, lambda: cm.__exit__(exc_type, exc, tb))
+            with deadline:
+                self._runtime.phase("yield_exit", key, lambda: cm.__exit__(exc_type, exc, tb))
+        except DeadlineExceeded as error:
+            if not deadline.expired:
+                raise
+            cause = TimeoutError(f"resource {key!r} did not go down within {timeout:g} s")
+            cause.__cause__ = error
+            self._teardown_failed(
+                key,
+                cls,
+                f"it did not go down within its teardown_timeout of {timeout:g} s and was "
+                f"stopped; what it holds may not be released",
+                cause,
+            )
         except Exception as error:
             if error is exc:  # the context manager re-raised what it was given
                 return False
-            phase = self._runtime.failed_phase(key, "yield_exit")
-            failure = ResourceTeardownError(
-                f"resource {key!r} ({_describe(cls)}) failed to tear down in phase {phase!r} in "
-                f"process {os.getpid()}: {type(error).__name__}: {error}",
-                resource_key=key,
-                resource_class=_describe(cls),
-                phase=phase,
-                distribution=distribution_of(cls),
-            )
-            failure.__cause__ = error
-            self.teardown_errors.append(failure)
+            self._teardown_failed(key, cls, f"{type(error).__name__}: {error}", error)
         return False  # never swallow what is leaving the run
+
+    def _teardown_failed(self, key: str, cls: type, detail: str, cause: BaseException) -> None:
+        phase = self._runtime.failed_phase(key, "yield_exit")
+        failure = ResourceTeardownError(
+            f"resource {key!r} ({_describe(cls)}) failed to tear down in phase {phase!r} in "
+            f"process {os.getpid()}: {mask(detail, self._runtime.secrets)}",
+            resource_key=key,
+            resource_class=_describe(cls),
+            phase=phase,
+            distribution=distribution_of(cls),
+        )
+        failure.__cause__ = cause
+        self.teardown_errors.append(failure)
+        self._runtime.teardown_errors.append(failure)

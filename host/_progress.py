@@ -10,14 +10,11 @@ tables of assets and of resource lifecycles with their timings.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any
-
-from pydantic import SecretStr
+from typing import IO
 
 from host._discovery import PluginInfo
 from host._events import (
@@ -32,23 +29,17 @@ from host._events import (
     RunStarted,
 )
 from host._hookspecs import hookimpl
-from host._resource import MASK, ConfigurableResource, EnvVar
+from host._secrets import mask
 
 __all__ = [
-    "MIN_SECRET_LENGTH",
     "Output",
     "Progress",
     "event_line",
     "first_line",
     "seconds",
-    "secret_values",
     "summary",
     "table",
 ]
-
-#: Secret values shorter than this are not masked in output (they would mask ordinary text).
-MIN_SECRET_LENGTH = 4
-
 
 class Output:
     """Where the command writes: stdout and stderr, with every known secret value masked."""
@@ -61,9 +52,7 @@ class Output:
 
     def mask(self, text: str) -> str:
         """``text`` with every value in :attr:`secrets` replaced by the mask."""
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return mask(text, self.secrets)
 
     def write(self, text: str, *, err: bool = False, end: str = "\n") -> None:
         """Write ``text`` (masked) and ``end`` to stdout, or stderr if ``err``; flush."""
@@ -77,34 +66,6 @@ class Output:
         if exc is not None and show_tb:
             self.write("".join(traceback.format_exception(exc)).rstrip(), err=True)
         self.write(f"host: error: {message}", err=True)
-
-
-def secret_values(resources: Mapping[str, Any]) -> list[str]:
-    """The secret values of ``resources``, longest first, to mask in all output.
-
-    That is the values of ``SecretStr`` fields and of the environment variables that ``EnvVar``
-    fields read (as set in this process), in the resources and their dependencies; values
-    shorter than :data:`MIN_SECRET_LENGTH` are left out.
-    """
-    found: set[str] = set()
-
-    def visit(resource: ConfigurableResource, seen: set[int]) -> None:
-        if id(resource) in seen:
-            return
-        seen.add(id(resource))
-        for value in resource.__dict__.values():
-            if isinstance(value, SecretStr):
-                found.add(value.get_secret_value())
-            elif isinstance(value, EnvVar):
-                found.add(os.environ.get(value.name, ""))
-            elif isinstance(value, ConfigurableResource):
-                visit(value, seen)
-
-    seen: set[int] = set()
-    for resource in resources.values():
-        if isinstance(resource, ConfigurableResource):
-            visit(resource, seen)
-    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
 def seconds(value: float | None) -> str:

@@ -13,7 +13,7 @@ import copy
 import functools
 import os
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationError, create_model
 from pydantic_core import PydanticUndefined
@@ -81,9 +81,22 @@ class ConfigurableResource(BaseModel):
     Any of the three may be ``async`` (``yield_for_execution`` then as an async context manager).
     A field whose value is another ``ConfigurableResource`` is a dependency: it is brought up
     first, and one dependency object shared by several resources is brought up once.
+
+    Two class settings (not configuration fields) bound the lifecycle, in seconds; a run can
+    replace them per resource key (``run_assets(resource_timeouts=...)``, or ``setup_timeout``
+    and ``teardown_timeout`` in a run config's ``[resources.KEY]``)::
+
+        class Warehouse(ConfigurableResource):
+            host_setup_timeout = 30.0     # coming up: entering yield_for_execution
+            host_teardown_timeout = 10.0  # going down: leaving it
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    #: Seconds the resource may take to come up in a run (``None``: no limit).
+    host_setup_timeout: ClassVar[float | None] = None
+    #: Seconds the resource may take to go down at the end of a run (``None``: no limit).
+    host_teardown_timeout: ClassVar[float | None] = None
 
     #: Fields whose value was read from an environment variable (masked like secrets).
     _host_env_fields: frozenset[str] = PrivateAttr(default=frozenset())

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from types import FrameType
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from host._errors import RunFailure
-from host._events import Event, RunFinished, RunResult, RunStarted
+from pydantic import TypeAdapter, ValidationError
+
+from host._errors import ConfigError, DefinitionError, RunFailure
+from host._events import AssetStarted, Event, RunFinished, RunResult, RunStarted
 from host._executors.base import Executor, RunState
 from host._executors.registry import resolve_executor
-from host._graph import build_plan
+from host._graph import Plan, build_plan
+from host._interrupts import sigterm_raises_systemexit
 from host._plugins import make_plugin_manager
+from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._scoped_plugins import with_scoped_plugins
+from host._secrets import mask_event, secret_values
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, Seconds
 
-__all__ = ["run_assets"]
+__all__ = ["resolve_timeouts", "run_assets"]
 
 
 def run_assets(
@@ -33,6 +35,8 @@ def run_assets(
     run_id: str | None = None,
     raise_on_error: bool = True,
     plugins: Iterable[object] = (),
+    timeout: float | None = None,
+    resource_timeouts: Mapping[str, PhaseTimeouts | Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Run ``assets`` with ``resources`` on an executor, and tear down whatever came up.
 
@@ -55,13 +59,23 @@ def run_assets(
         raise_on_error: raise :class:`host.RunFailure` if the run failed.
         plugins: extra hook plugins registered for this run only (after those registered with
             ``host.testing.register_plugin`` around the call).
+        timeout: seconds the run may take to bring resources up and compute its assets. When
+            they pass, the assets still running are interrupted and those not started are not
+            run (each fails with :class:`host.RunTimeoutError`); then everything that came up
+            is torn down as usual, each teardown within its own ``teardown_timeout``.
+        resource_timeouts: resource key -> ``{"setup": seconds, "teardown": seconds}`` (or a
+            ``PhaseTimeouts``), replacing the class's ``host_setup_timeout`` /
+            ``host_teardown_timeout`` for that key. A resource still coming up when its setup
+            timeout passes is stopped and fails with :class:`host.ResourceSetupError`; one
+            still going down is stopped and reported in ``RunResult.resource_errors``, and the
+            others are still torn down. ``specs/reliability.md`` says what can be stopped.
 
     Returns:
         The run's :class:`host.RunResult`.
 
     Raises:
         DefinitionError: the definitions are wrong; nothing ran.
-        ConfigError: a configuration (executor or resource) is invalid; nothing ran.
+        ConfigError: a configuration (executor, resource, timeouts) is invalid; nothing ran.
         RunFailure: the run failed and ``raise_on_error`` is true; raised after every teardown,
             chaining the first underlying error.
     """
@@ -72,17 +86,44 @@ def run_assets(
     chosen.check(plan, graph)
     if chosen.shares_environment:
         graph.check_environment(plan.resource_keys())
+    seconds = _run_timeout(timeout)
+    timeouts = resolve_timeouts(graph, plan, resource_timeouts)
     plugins = with_scoped_plugins(plugins)
     manager = make_plugin_manager(plugins)
+    secrets = set(secret_values({key: node.resource for key, node in graph.nodes.items()}))
     events: list[Event] = []
-    emit = _event_sink(events, manager.hook.host_event)
-    state = RunState(run_id, chosen.name, plan, graph, manager, emit, plugins=plugins)
+    emit = _event_sink(events, manager.hook.host_event, secrets)
+    state = RunState(
+        run_id,
+        chosen.name,
+        plan,
+        graph,
+        manager,
+        emit,
+        plugins=plugins,
+        timeout=seconds,
+        timeouts=timeouts,
+        secrets=secrets,
+    )
 
     start = time.perf_counter()
     emit(RunStarted(run_id, executor=chosen.name, assets=plan.order))
     manager.hook.host_run_start(run_id=run_id, executor=chosen.name, assets=plan.order)
-    with _sigterm_raises_systemexit():
-        chosen.execute(state)
+    # An executor that does not count the timeout itself is interrupted where it runs.
+    deadline = Deadline(None if chosen.supports_timeout else seconds)
+    state.run_deadline = deadline
+    with sigterm_raises_systemexit():
+        try:
+            with deadline:
+                chosen.execute(state)
+        except DeadlineExceeded:
+            if not deadline.expired:
+                raise
+            _timed_out(state, events)
+        finally:
+            state.collect_teardown_errors()
+    if secrets and not manager.hook.host_event.get_hookimpls():
+        events[:] = [mask_event(event, secrets) for event in events]
     success = not state.failures and not state.teardown_errors
     emit(RunFinished(run_id, success=success, duration=time.perf_counter() - start))
     result = RunResult(
@@ -103,37 +144,102 @@ def run_assets(
     return result
 
 
-def _event_sink(events: list[Event], host_event: Any) -> Callable[[Event], None]:
-    """Append to ``events``; also call ``host_event`` when some plugin implements it."""
+def _run_timeout(timeout: float | None) -> float | None:
+    """``timeout``, checked: a positive number of seconds, or ``None``."""
+    if timeout is None:
+        return None
+    try:
+        seconds: float = TypeAdapter(Seconds).validate_python(timeout)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]["msg"]
+        raise ConfigError(
+            f"timeout={timeout!r} is not a valid run timeout: {problem}. Give the seconds the "
+            f"run may take (a positive number), or None for no limit."
+        ) from None
+    return seconds
+
+
+def resolve_timeouts(
+    graph: ResourceGraph,
+    plan: Plan,
+    given: Mapping[str, PhaseTimeouts | Mapping[str, Any]] | None,
+) -> dict[str, PhaseTimeouts]:
+    """The per-key timeouts of a run, checked before anything comes up.
+
+    Checks the ``host_setup_timeout`` / ``host_teardown_timeout`` of every resource class the
+    plan needs, and ``given`` (keys must be resource keys of the run).
+
+    Raises:
+        ConfigError: a timeout is not a positive number of seconds, or names an unknown key.
+        DefinitionError: a resource class declares an invalid timeout.
+    """
+    for key in graph.closure(plan.resource_keys()):
+        cls = type(graph.nodes[key].resource)
+        if not issubclass(cls, ConfigurableResource):
+            continue
+        try:
+            PhaseTimeouts(setup=cls.host_setup_timeout, teardown=cls.host_teardown_timeout)
+        except ValidationError as exc:
+            problem = "; ".join(
+                f"host_{e['loc'][0]}_timeout: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            raise DefinitionError(
+                f"resource class {cls.__module__}.{cls.__qualname__} (key {key!r}) declares an "
+                f"invalid timeout: {problem}. Use a positive number of seconds, or None."
+            ) from None
+    resolved: dict[str, PhaseTimeouts] = {}
+    for key, value in (given or {}).items():
+        if key not in graph.nodes:
+            raise ConfigError(
+                f"resource_timeouts names {key!r}, which is not a resource of the run (resources: "
+                f"{sorted(graph.nodes) or 'none'}).",
+                resource_key=key,
+            )
+        try:
+            timeouts = (
+                value if isinstance(value, PhaseTimeouts) else PhaseTimeouts.model_validate(value)
+            )
+        except ValidationError as exc:
+            problem = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(value)'}: {e['msg']}"
+                for e in exc.errors(include_input=False, include_url=False)
+            )
+            raise ConfigError(
+                f"resource_timeouts[{key!r}] is invalid: {problem}. Give "
+                f'{{"setup": seconds, "teardown": seconds}} (either may be left out).',
+                resource_key=key,
+            ) from None
+        resolved[graph.nodes[key].key] = timeouts
+    return resolved
+
+
+def _timed_out(state: RunState, events: Collection[Event]) -> None:
+    """The run's timeout passed in this thread: fail each asset that has no outcome."""
+    started = {event.asset_key: event for event in events if isinstance(event, AssetStarted)}
+    for key in state.plan.order:
+        if key in state.outputs or key in state.failures or key in state.skipped:
+            continue
+        begun = started.get(key)
+        state.time_out(key, None if begun is None else time.time() - begun.timestamp)
+
+
+def _event_sink(
+    events: list[Event], host_event: Any, secrets: Collection[str] = ()
+) -> Callable[[Event], None]:
+    """Append to ``events``; also call ``host_event`` when some plugin implements it.
+
+    Without ``host_event`` observers the events are appended as they are (errors are masked
+    when the run ends); an observer gets each event with known ``secrets`` masked in its error.
+    """
     if not host_event.get_hookimpls():
         return events.append
 
     def emit(event: Event) -> None:
+        event = mask_event(event, secrets)
         events.append(event)
         host_event(event=event)
 
     return emit
-
-
-@contextlib.contextmanager
-def _sigterm_raises_systemexit() -> Iterator[None]:
-    """While the run is in the main thread, SIGTERM raises SystemExit(143) so teardown runs.
-
-    A second SIGTERM while tearing down is ignored; the previous handler comes back after.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _summary(result: RunResult) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import Phase, settings
+
+from tests.processes import assert_no_child_left, children
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,18 @@ def executor(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 def record(tmp_path: Path) -> str:
     """A fresh record file for resources of tests.recording to write to."""
     return str(tmp_path / "records.jsonl")
+
+
+@pytest.fixture
+def no_child_left() -> Iterator[None]:
+    """Fail if the test leaves a child process behind (other than multiprocessing's helpers)."""
+    before = set(children())
+    yield
+    assert_no_child_left(before)
+
+
+# Hypothesis profiles: ``--hypothesis-profile=first-failure`` reports the first failing schedule
+# as it was drawn, without shrinking it (shrinking re-runs schedules that kill processes).
+settings.register_profile(
+    "first-failure", phases=[Phase.explicit, Phase.reuse, Phase.generate], print_blob=True
+)

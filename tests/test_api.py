@@ -35,6 +35,7 @@ PUBLIC = {
     "RunResult",
     "RunStarted",
     "RunState",
+    "RunTimeoutError",
     "WorkerDiedError",
     "__version__",
     "asset",

@@ -169,7 +169,15 @@ def test_the_issue_shape_loads_and_runs(
     assert setups[0]["password"] == "s3cret-from-env"  # read where it came up
 
     kwargs = config.run_kwargs()
-    assert set(kwargs) == {"assets", "resources", "executor", "executor_config", "selection"}
+    assert set(kwargs) == {
+        "assets",
+        "resources",
+        "executor",
+        "executor_config",
+        "selection",
+        "timeout",
+        "resource_timeouts",
+    }
 
 
 def test_module_and_module_name_entries_and_the_config_directory_on_sys_path(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from host import (
     ResourceSetupError,
@@ -241,7 +242,11 @@ def schedules(draw: st.DrawFn) -> dict[str, Any]:
     return {"resources": resources, "assets": assets}
 
 
-def build(schedule: dict[str, Any], record: str) -> tuple[dict[str, Any], list[Any]]:
+def build(
+    schedule: dict[str, Any], record: str, secret: str | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The resources and assets of ``schedule`` (each resource holding ``secret``, if given)."""
+    token = SecretStr(secret) if secret is not None else None
     resources: dict[str, Any] = {}
     for spec in schedule["resources"]:
         label = spec["label"]
@@ -251,14 +256,17 @@ def build(schedule: dict[str, Any], record: str) -> tuple[dict[str, Any], list[A
                 label=label,
                 fail_setup=spec["fail_setup"],
                 fail_teardown=spec["fail_teardown"],
+                secret=token,
             )
         elif spec["kind"] == "yield":
             resources[label] = RecordedYield(
-                record=record, label=label, fail_enter=spec["fail_setup"]
+                record=record, label=label, fail_enter=spec["fail_setup"], secret=token
             )
         else:
-            inner = Recorded(record=record, label=f"{label}_inner", fail_setup=spec["fail_setup"])
-            resources[label] = RecordedPair(record=record, label=label, inner=inner)
+            inner = Recorded(
+                record=record, label=f"{label}_inner", fail_setup=spec["fail_setup"], secret=token
+            )
+            resources[label] = RecordedPair(record=record, label=label, inner=inner, secret=token)
     assets = [
         make_asset(a["name"], a["upstream"], a["resources"], fail=a["fail"])
         for a in schedule["assets"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from host import run_assets
+from host import Event, ResourceEvent, hookimpl, run_assets
 from tests.graphs import make_asset
 from tests.recording import Recorded, RecordedYield, read
 
@@ -30,7 +30,7 @@ def test_keyboard_interrupt_in_an_asset_tears_down_and_propagates(record: str) -
     }
     with pytest.raises(KeyboardInterrupt):
         run_assets([make_asset("first", resources=["r"]), interrupted], resources)
-    events = [(x["event"], x["label"]) for x in read(record) if x["event"] != "use"]
+    events = [(x["event"], x["label"]) for x in read(record) if x["event"] in ("setup", "teardown")]
     assert events == [("setup", "r"), ("setup", "y"), ("teardown", "y"), ("teardown", "r")]
 
 
@@ -74,3 +74,39 @@ def test_sigterm_to_a_running_process_tears_down_and_exits_143(
     assert code == 128 + signal.SIGTERM
     events = [(x["event"], x["label"]) for x in read(record) if x["event"] in ("setup", "teardown")]
     assert events == [("setup", "r"), ("setup", "y"), ("teardown", "y"), ("teardown", "r")]
+
+
+class InterruptOnEvent:
+    """Raises KeyboardInterrupt when one phase's event is emitted: an interrupt that arrives
+    after the phase's own work is done, but before the host has finished with the phase."""
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.fired = False
+
+    @hookimpl
+    def host_event(self, event: Event) -> None:
+        if isinstance(event, ResourceEvent) and event.phase == self.phase and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("phase", ["setup", "yield_enter"])
+def test_an_interrupt_right_after_a_resource_came_up_still_tears_it_down(
+    record: str, phase: str
+) -> None:
+    resources = {
+        "first": Recorded(record=record, label="first"),
+        "second": Recorded(record=record, label="second"),
+    }
+    interrupt = InterruptOnEvent(phase)
+    with pytest.raises(KeyboardInterrupt):
+        run_assets(
+            [make_asset("a", resources=["first"]), make_asset("b", ["a"], ["second"])],
+            resources,
+            plugins=[interrupt],
+        )
+    assert interrupt.fired
+    events = [(x["event"], x["label"]) for x in read(record) if x["event"] in ("up", "teardown")]
+    # `first` came up; the interrupt arrived as its phase ended: it is torn down all the same.
+    assert events == [("up", "first"), ("teardown", "first")]

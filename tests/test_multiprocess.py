@@ -6,7 +6,6 @@ resources of ``tests.recording`` write the evidence, with the pid of the process
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -44,41 +43,6 @@ from tests.recording import Recorded, RecordedPair, counts, read, write
 
 ROOT = Path(__file__).resolve().parent.parent
 MP = {"executor": "multiprocess", "executor_config": {"max_workers": 2}}
-
-#: Child processes multiprocessing itself keeps for the life of the caller (not run workers).
-_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
-
-
-def _children() -> dict[int, str]:
-    """pid -> command line of every child of this process (zombies included), from /proc."""
-    me = os.getpid()
-    found: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
-            found[int(entry)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
-    return found
-
-
-@pytest.fixture
-def no_child_left() -> Any:
-    """Fail if the test leaves a child process behind (other than multiprocessing's helpers)."""
-    before = set(_children())
-    yield
-    assert not [p for p in multiprocessing.active_children() if p.name.startswith("host-")]
-    left = {
-        pid: cmd
-        for pid, cmd in _children().items()
-        if pid not in before and not any(helper in cmd for helper in _HELPERS)
-    }
-    assert not left, f"child processes left behind: {left}"
-
 
 # -- assets ----------------------------------------------------------------------------------
 
@@ -198,7 +162,7 @@ def test_sixteen_assets_two_workers_one_setup_per_worker(record: str, no_child_l
     # Each worker tears down in reverse order of bring-up.
     for pid in workers:
         mine = [(r["event"], r["label"]) for r in records
-                if r["pid"] == pid and r["event"] != "use"]
+                if r["pid"] == pid and r["event"] in ("setup", "teardown")]
         ups = [label for event, label in mine if event == "setup"]
         assert [label for event, label in mine if event == "teardown"] == ups[::-1]
 
@@ -589,3 +553,41 @@ def test_no_more_workers_than_assets(record: str) -> None:
     run_assets([base], executor="multiprocess", executor_config={"max_workers": 8},
                plugins=[log])
     assert len({e.pid for e in log.events} - {os.getpid()}) == 1
+
+
+def test_every_worker_s_teardown_failures_are_reported(record: str, no_child_left: None) -> None:
+    """Each worker reports its own teardown failures; none is lost (they were once told apart
+    by id(), which a later worker's freshly unpickled error could reuse)."""
+    from host_plugin_faults import Fault, Faults
+
+    from tests.graphs import make_asset
+
+    resources = {"r": Recorded(record=record, label="r")}
+    result = run_assets(
+        [make_asset("bad", fail=True), *(make_user(i) for i in range(16))],
+        resources,
+        plugins=[Faults(Fault(phase="teardown", action="raise"))],
+        raise_on_error=False,
+        **MP,
+    )
+    workers = {pid for _, pid in counts(read(record), "teardown")}
+    assert len(workers) == 2
+    assert [e.resource_key for e in result.resource_errors] == ["r", "r"]
+    assert {f"process {pid}" in " ".join(e.message for e in result.resource_errors)
+            for pid in workers} == {True}
+
+
+def test_teardown_errors_are_recorded_once_each_even_when_ids_are_reused() -> None:
+    from host import ResourceTeardownError, RunState
+    from host._graph import build_plan
+    from host._plugins import make_plugin_manager
+    from host._resource_graph import ResourceGraph
+
+    graph = ResourceGraph.build({})
+    state = RunState("run", "multiprocess", build_plan([], graph), graph, make_plugin_manager(),
+                     lambda event: None)
+    for worker in range(3):  # each batch is unpickled afresh and dropped, as workers report
+        state.record_teardown_errors([ResourceTeardownError(f"w{worker}", resource_key="r")])
+    error = ResourceTeardownError("again", resource_key="r")
+    state.record_teardown_errors([error, error])  # the same object twice: once
+    assert [e.message for e in state.teardown_errors] == ["w0", "w1", "w2", "again"]

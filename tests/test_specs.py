@@ -1,4 +1,5 @@
-"""specs/ stays equal to the code: every hook, its exact signature and its docstring.
+"""specs/ stays equal to the code: every hook, its exact signature and its docstring; the tests
+the specs name exist.
 
 Run ``python -m tests.test_specs`` to print the generated hook reference after changing a hook.
 """
@@ -67,3 +68,23 @@ def test_specs_name_the_public_markers_and_phases() -> None:
 
 if __name__ == "__main__":
     print(render_hooks())
+
+
+def test_the_tests_the_specs_name_exist() -> None:
+    """security.md and reliability.md name the tests that hold each statement: they exist."""
+    root = SPECS.parent
+    for name in ("security.md", "reliability.md"):
+        text = (SPECS / name).read_text()
+        for path, test in re.findall(r"`(tests/\w+\.py)(?:::(\w+))?`", text):
+            assert (root / path).exists(), f"specs/{name} names {path}, which does not exist"
+            if test:
+                assert f"def {test}(" in (root / path).read_text(), (
+                    f"specs/{name} names {path}::{test}, which does not exist"
+                )
+
+
+def test_the_reliability_figures_are_filled_in() -> None:
+    text = (SPECS / "reliability.md").read_text()
+    for placeholder in ("FIGURES", "BAD_INPUTS", "SECRET_SCENARIOS"):
+        assert placeholder not in text, f"specs/reliability.md still says {placeholder}"
+    assert "| secrets leaked | 0 |" in text

@@ -58,7 +58,8 @@ PUBLIC = {
 
 
 def events_of(record: str) -> list[tuple[str, str]]:
-    return [(r["event"], r["label"]) for r in read(record)]
+    """The records, without the ``up`` marks (written after each successful setup)."""
+    return [(r["event"], r["label"]) for r in read(record) if r["event"] != "up"]
 
 
 class PhaseLog:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from host._context import AssetExecutionContext
 from host._discovery import PluginSwitches, current_switches
-from host._errors import HostError, ResourceTeardownError
+from host._errors import HostError, ResourceTeardownError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event
 from host._executors._shipping import ShippedError, dumps, loads, needed_resources
 from host._executors.base import RunState
@@ -28,7 +28,9 @@ from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRuntime, ResourceStack
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
+from host._secrets import mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
 
 __all__ = ["RunPayload", "StepResult", "WorkerRun"]
 
@@ -48,6 +50,11 @@ class RunPayload:
         plugins: the run's extra hook plugins (``run_assets(plugins=...)``).
         switches: the plugin switches in effect in the caller (environment and run config), so
             a worker loads the same installed hook plugins.
+        timeout: the run's timeout in seconds, for messages.
+        until: when the run's timeout passes, in seconds since the epoch (``time.time()``), for
+            executors that let each worker count it (:meth:`WorkerRun.run`); ``None``: no
+            limit, or the caller counts it.
+        timeouts: resource key -> the setup/teardown timeouts given for the run.
     """
 
     run_id: str
@@ -56,10 +63,14 @@ class RunPayload:
     resources: ResourceGraph
     plugins: tuple[object, ...]
     switches: PluginSwitches
+    timeout: float | None = None
+    until: float | None = None
+    timeouts: Mapping[str, PhaseTimeouts] | None = None
 
     @classmethod
     def of(cls, run: RunState) -> RunPayload:
         """The payload for ``run`` (call it in the caller's context: it reads the switches)."""
+        remaining = run.remaining()
         return cls(
             run_id=run.run_id,
             executor=run.executor,
@@ -67,6 +78,9 @@ class RunPayload:
             resources=needed_resources(run.plan, run.resources),
             plugins=run.plugins,
             switches=current_switches(),
+            timeout=run.timeout,
+            until=None if remaining is None else time.time() + remaining,
+            timeouts=dict(run.timeouts),
         )
 
 
@@ -178,17 +192,75 @@ class WorkerRun:
         manager = make_plugin_manager(payload.plugins, switches=payload.switches)
         self._shipper = _OutputShipper()
         manager.register(self._shipper, name=_SHIPPER_NAME)
-        self.runtime = ProcessRuntime(payload.run_id, payload.executor, manager.hook, emit)
+        self.runtime = ProcessRuntime(
+            payload.run_id,
+            payload.executor,
+            manager.hook,
+            self._masked(emit),
+            timeouts=payload.timeouts,
+        )
+        # Secret values this process knows (EnvVars are read here), masked in what it reports.
+        nodes = payload.resources.nodes
+        self.runtime.secrets.update(secret_values({k: n.resource for k, n in nodes.items()}))
         stack = _LockedStack if threads else ResourceStack
         self.stack = stack(payload.resources, self.runtime)
         self._closed = False
 
-    def run(self, key: str, inputs: Mapping[str, bytes]) -> StepResult:
+    def _masked(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
+        def masked(event: Event) -> None:
+            emit(mask_event(event, self.runtime.secrets))
+
+        return masked
+
+    def run(self, key: str, inputs: Mapping[str, bytes], *, counted: bool = False) -> StepResult:
         """Run asset ``key`` with its upstream outputs (pickled); never raises an Exception.
 
-        A BaseException (KeyboardInterrupt, SystemExit) propagates after an ``AssetFailed``
-        event; the caller then tears down with :meth:`close`.
+        Interrupted because the run's timeout passed (:class:`DeadlineExceeded` raised in this
+        thread), the asset fails with :class:`host.RunTimeoutError`. Another BaseException
+        (KeyboardInterrupt, SystemExit) propagates after an ``AssetFailed`` event; the caller
+        then tears down with :meth:`close`.
+
+        Args:
+            key: the asset.
+            inputs: upstream asset key -> pickled output.
+            counted: count the run's timeout here (``RunPayload.until``): an asset that would
+                start after it is not run, one still running when it passes is interrupted.
         """
+        until = self.payload.until if counted else None
+        if until is None:
+            return self._run(key, inputs)
+        remaining = until - time.time()
+        if remaining <= 0:
+            return self._timed_out(key, None)
+        deadline = Deadline(remaining)
+        result: StepResult | None = None
+        try:
+            with deadline:
+                result = self._run(key, inputs)
+        except DeadlineExceeded:
+            if result is None:
+                return self._timed_out(key, None)
+        assert result is not None
+        return result
+
+    def _timed_out(self, key: str, elapsed: float | None) -> StepResult:
+        """``key`` failed with RunTimeoutError: interrupted after ``elapsed`` s, or not run."""
+        timeout = f" of {self.payload.timeout:g} s" if self.payload.timeout else ""
+        if elapsed is None:
+            what = f"asset {key!r} was not run: the run's timeout{timeout} passed"
+        else:
+            what = (
+                f"asset {key!r} was interrupted after {elapsed:.3g} s: the run's timeout"
+                f"{timeout} passed"
+            )
+        error = RunTimeoutError(f"{what}. Give the run more time (timeout), or find the slow part.")
+        info = ErrorInfo.from_exception(error)
+        self.runtime.emit(
+            AssetFailed(self.payload.run_id, asset_key=key, duration=elapsed or 0.0, error=info)
+        )
+        return StepResult(key, False, error=self.pack(error, self.runtime.secrets), pid=os.getpid())
+
+    def _run(self, key: str, inputs: Mapping[str, bytes]) -> StepResult:
         pid = os.getpid()
         try:
             values = {name: loads(blob) for name, blob in inputs.items()}
@@ -198,10 +270,12 @@ class WorkerRun:
                 f"{type(exc).__name__}: {exc}"
             )
             error.__cause__ = exc
-            return StepResult(key, False, error=self.pack(error), pid=pid)
+            return StepResult(key, False, error=self.pack(error, self.runtime.secrets), pid=pid)
         start = time.perf_counter()
         try:
             outcome = execute_step(self.payload.steps[key], values, self.stack, self.runtime)
+        except DeadlineExceeded:
+            return self._timed_out(key, time.perf_counter() - start)
         except BaseException as exc:
             self.runtime.emit(
                 AssetFailed(
@@ -216,7 +290,8 @@ class WorkerRun:
             return StepResult(key, True, output=self._shipper.take(), pid=pid)
         assert outcome.error is not None
         raised = outcome.exception or HostError(outcome.error.message)
-        return StepResult(key, False, error=ShippedError.pack(raised, outcome.error, pid), pid=pid)
+        info = mask_error(outcome.error, self.runtime.secrets)
+        return StepResult(key, False, error=ShippedError.pack(raised, info, pid), pid=pid)
 
     def close(self, exc: BaseException | None = None) -> list[ShippedError]:
         """Tear down what came up here, in reverse order; return the teardown failures.
@@ -236,15 +311,19 @@ class WorkerRun:
         finally:
             self.runtime.close()
         pid = os.getpid()
+        secrets = self.runtime.secrets
         return [
-            ShippedError.pack(error, ErrorInfo.from_exception(error, error.resource_key), pid)
+            ShippedError.pack(
+                error, mask_error(ErrorInfo.from_exception(error, error.resource_key), secrets), pid
+            )
             for error in self.stack.teardown_errors
         ]
 
     @staticmethod
-    def pack(exc: BaseException) -> ShippedError:
-        """``exc`` ready for the trip to the caller."""
-        return ShippedError.pack(exc, ErrorInfo.from_exception(exc), os.getpid())
+    def pack(exc: BaseException, secrets: Collection[str] = ()) -> ShippedError:
+        """``exc`` ready for the trip to the caller (``secrets`` masked in its description)."""
+        info = mask_error(ErrorInfo.from_exception(exc), secrets)
+        return ShippedError.pack(exc, info, os.getpid())
 
 
 def teardown_errors(shipped: list[ShippedError]) -> list[ResourceTeardownError]:

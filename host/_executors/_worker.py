@@ -12,6 +12,10 @@ The worker tears down everything it brought up when it is told to stop, when the
 away (end of file on the pipe), and on SIGINT (KeyboardInterrupt) or SIGTERM (SystemExit), which
 interrupt an asset that is running. While it tears down it ignores both signals, so a second one
 cannot cut a teardown short; the caller escalates to SIGKILL only when it must.
+
+SIGUSR1 from the caller means the run's timeout passed: it interrupts the asset running (which
+fails with :class:`host.RunTimeoutError`, see ``WorkerRun.run``) and is ignored at any other
+time; the caller then says stop.
 """
 
 from __future__ import annotations
@@ -28,14 +32,29 @@ from typing import Any
 from host._events import Event
 from host._executors._remote import StepResult, WorkerRun
 from host._executors._shipping import dumps, loads
+from host._timeouts import DeadlineExceeded
 
-__all__ = ["main"]
+__all__ = ["TIMEOUT_SIGNAL", "main"]
 
-_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: What the caller sends a worker whose asset must stop because the run's timeout passed.
+TIMEOUT_SIGNAL = signal.SIGUSR1
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM, TIMEOUT_SIGNAL}
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
+
+
+class _Running:
+    """Whether an asset runs now: the timeout signal interrupts only that."""
+
+    asset = False
+
+    @classmethod
+    def timeout(cls, signum: int, frame: FrameType | None) -> None:
+        if cls.asset:
+            raise DeadlineExceeded()
 
 
 class _Channel:
@@ -94,9 +113,14 @@ def _serve(channel: _Channel, run: WorkerRun) -> None:
             return
         _, key, inputs = message
         try:
-            result = run.run(key, inputs)
+            _Running.asset = True
+            try:
+                result = run.run(key, inputs)
+            finally:
+                _Running.asset = False
         except BaseException as exc:  # interrupted: report the asset, then tear down
-            failed = StepResult(key, False, error=WorkerRun.pack(exc), pid=os.getpid())
+            packed = WorkerRun.pack(exc, run.runtime.secrets)
+            failed = StepResult(key, False, error=packed, pid=os.getpid())
             channel.send(("done", failed, True))
             raise
         channel.send(("done", result, False))
@@ -106,6 +130,7 @@ def main(conn: Connection, payload: bytes) -> None:
     """Take part in one run: load it, run assets on request, tear down, report, exit."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(TIMEOUT_SIGNAL, _Running.timeout)
     channel = _Channel(conn)
     try:
         run = WorkerRun(loads(payload), channel.event)
@@ -119,8 +144,8 @@ def main(conn: Connection, payload: bytes) -> None:
     except BaseException as exc:
         error = exc
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in _SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
     failures = run.close(error)
     if not channel.broken:
         with suppress(OSError):

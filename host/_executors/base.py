@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from host._errors import ConfigError, ResourceTeardownError
-from host._events import AssetSkipped, ErrorInfo, Event
+from host._errors import ConfigError, ResourceTeardownError, RunTimeoutError
+from host._events import AssetFailed, AssetSkipped, ErrorInfo, Event
 from host._graph import Plan
 from host._lifecycle import ProcessRuntime
 from host._resource_graph import ResourceGraph
+from host._secrets import mask_error
 from host._step import StepOutcome
+from host._timeouts import Deadline, PhaseTimeouts
 
 __all__ = ["Executor", "ExecutorConfig", "RunState"]
 
@@ -41,6 +44,12 @@ class RunState:
         first_exception: the first exception of the run, chained by ``RunFailure``.
         plugins: the run's extra hook plugins (``run_assets(plugins=...)``), which executors
             with worker processes register in each worker too.
+        timeout: the run's ``timeout`` in seconds (``None``: no limit). An executor whose
+            ``supports_timeout`` is true counts it itself (see :meth:`remaining`); for the
+            others, ``run_assets`` interrupts the thread that runs :meth:`Executor.execute`.
+        timeouts: resource key -> setup/teardown timeouts given for the run.
+        secrets: secret values known in this process, masked in every error recorded.
+        run_deadline: the run's timeout as counted in this thread (set by ``run_assets``).
     """
 
     run_id: str
@@ -55,10 +64,34 @@ class RunState:
     teardown_errors: list[ErrorInfo] = field(default_factory=list)
     first_exception: BaseException | None = None
     plugins: tuple[object, ...] = ()
+    timeout: float | None = None
+    timeouts: Mapping[str, PhaseTimeouts] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
+    run_deadline: Deadline | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    _runtimes: list[ProcessRuntime] = field(default_factory=list, repr=False)
+    #: The teardown errors recorded, by id (kept, so that an id is never another's).
+    _recorded: dict[int, BaseException] = field(default_factory=dict, repr=False)
 
     def runtime(self) -> ProcessRuntime:
         """A runtime for this run in the current process, emitting into the run."""
-        return ProcessRuntime(self.run_id, self.executor, self.plugin_manager.hook, self.emit)
+        runtime = ProcessRuntime(
+            self.run_id,
+            self.executor,
+            self.plugin_manager.hook,
+            self.emit,
+            timeouts=self.timeouts,
+            run_deadline=self.run_deadline,
+        )
+        runtime.secrets = self.secrets  # secrets read here are masked in the run's reports
+        self._runtimes.append(runtime)
+        return runtime
+
+    def remaining(self) -> float | None:
+        """Seconds left before the run's timeout (never below 0), or ``None``: no limit."""
+        if self.timeout is None:
+            return None
+        return max(0.0, self.started_at + self.timeout - time.monotonic())
 
     def record(self, outcome: StepOutcome) -> None:
         """Record what one asset gave."""
@@ -66,18 +99,54 @@ class RunState:
             self.outputs[outcome.key] = outcome.output
         else:
             assert outcome.error is not None
-            self.failures[outcome.key] = outcome.error
+            self.failures[outcome.key] = mask_error(outcome.error, self.secrets)
             if self.first_exception is None:
                 self.first_exception = outcome.exception
                 if outcome.exception is None:
-                    self.first_exception = RuntimeError(outcome.error.message)
+                    self.first_exception = RuntimeError(self.failures[outcome.key].message)
 
-    def record_teardown_errors(self, errors: list[ResourceTeardownError]) -> None:
-        """Record resources that failed to tear down (the run fails)."""
+    def record_teardown_errors(self, errors: Iterable[ResourceTeardownError]) -> None:
+        """Record resources that failed to tear down (the run fails); each error once."""
         for error in errors:
-            self.teardown_errors.append(ErrorInfo.from_exception(error, error.resource_key))
+            if id(error) in self._recorded:
+                continue
+            self._recorded[id(error)] = error
+            info = ErrorInfo.from_exception(error, error.resource_key)
+            self.teardown_errors.append(mask_error(info, self.secrets))
             if self.first_exception is None:
                 self.first_exception = error
+
+    def collect_teardown_errors(self) -> None:
+        """Record the teardown failures of resources brought up through :meth:`runtime`.
+
+        An executor records them itself when it ends normally; this also records them when the
+        run ended with an exception (an interrupt, the run's timeout). Each is recorded once.
+        """
+        for runtime in self._runtimes:
+            self.record_teardown_errors(runtime.teardown_errors)
+
+    def time_out(self, key: str, running_for: float | None, pid: int | None = None) -> None:
+        """Fail asset ``key`` because the run's timeout passed.
+
+        Args:
+            key: the asset.
+            running_for: how long it had been running when it was interrupted; ``None`` if it
+                never started.
+            pid: the process it ran in (default: this one).
+        """
+        if running_for is None:
+            what = f"asset {key!r} was not run: the run's timeout of {self.timeout:g} s passed"
+        else:
+            what = (
+                f"asset {key!r} was interrupted after {running_for:.3g} s: the run's timeout "
+                f"of {self.timeout:g} s passed"
+            )
+        error = RunTimeoutError(f"{what}. Give the run more time (timeout), or find the slow part.")
+        info = ErrorInfo.from_exception(error)
+        extra: dict[str, Any] = {} if pid is None else {"pid": pid}
+        duration = running_for or 0.0
+        self.emit(AssetFailed(self.run_id, asset_key=key, duration=duration, error=info, **extra))
+        self.record(StepOutcome(key, False, error=info, exception=error))
 
     def skip(self, key: str, upstream: str) -> None:
         """Record that ``key`` is not run because ``upstream`` failed or was skipped."""
@@ -113,6 +182,10 @@ class Executor(ABC):
     #: Whether assets run where the caller's environment variables are (EnvVars can be checked
     #: before the run starts).
     shares_environment: ClassVar[bool] = True
+    #: Whether :meth:`execute` counts the run's ``timeout`` itself (``RunState.remaining``),
+    #: failing timed-out assets with ``RunState.time_out``. If not, ``run_assets`` raises an
+    #: interrupt in the thread running :meth:`execute` when the time passes (as for Ctrl-C).
+    supports_timeout: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any] | ExecutorConfig | None = None) -> None:
         if isinstance(config, ExecutorConfig):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from host._errors import HostError, ResourceTeardownError, WorkerDiedError
+from host._errors import HostError, ResourceTeardownError, RunTimeoutError, WorkerDiedError
 from host._events import AssetFailed, ErrorInfo, ResourceEvent
 from host._executors import _worker
 from host._executors._frontier import Frontier
@@ -31,13 +31,18 @@ from host._executors._shipping import (
     loads,
     shippable_plugins,
 )
+from host._executors._worker import TIMEOUT_SIGNAL
 from host._executors.base import Executor, ExecutorConfig, RunState
 from host._graph import Plan
+from host._interrupts import DeferredSignals
 from host._lifecycle import distribution_of
 from host._resource_graph import ResourceGraph
 from host._step import StepOutcome
 
 __all__ = ["MultiprocessConfig", "MultiprocessExecutor"]
+
+#: Seconds a worker has to stop its asset once the run's timeout passed; then it is killed.
+INTERRUPT_GRACE = 5.0
 
 
 class MultiprocessConfig(ExecutorConfig):
@@ -90,6 +95,8 @@ class _Worker:
     closed: bool = False  # it reported its teardown
     ending: bool = False  # its end is being handled
     gone: bool = False  # its process ended and was handled
+    interrupted: float | None = None  # when it was told to stop its asset (run timeout)
+    dropped: bool = False  # killed by the caller before it loaded the run (nothing was up)
 
     @property
     def pid(self) -> int:
@@ -109,7 +116,11 @@ class _Pool:
         self.workers: list[_Worker] = []
         self.blobs: dict[str, bytes] = {}  # asset key -> pickled output, for downstream
         self.ended_by: str | None = None  # an asset whose worker died: the run ends
+        self.timed_out = False  # the run's timeout passed: nothing more starts
         self.startup_error: BaseException | None = None
+        # SIGINT/SIGTERM act between messages, never in the middle of one (which would lose
+        # the rest of it and leave the pipe unreadable).
+        self.signals = DeferredSignals()
         graph = run.resources
         self.needs = {
             key: set(graph.closure(step.resources)) for key, step in run.plan.steps.items()
@@ -124,16 +135,19 @@ class _Pool:
         if count == 0:
             return
         context = multiprocessing.get_context(self.config.start_method)
-        try:
-            for index in range(count):
-                self._start(context, payload, index)
-            self._schedule()
-            self._shutdown(interrupt=False)
-        except BaseException:
-            self._shutdown(interrupt=True)
-            raise
-        finally:
-            self._reap()
+        with self.signals:
+            try:
+                for index in range(count):
+                    self._start(context, payload, index)
+                    self.signals.deliver()
+                self._schedule()
+                self._shutdown(interrupt=False)
+            except BaseException:
+                self.signals.arm()  # a second SIGINT now ends the wait for the workers
+                self._shutdown(interrupt=True)
+                raise
+            finally:
+                self._reap()
         if self.startup_error is not None:
             raise HostError(
                 f"run {self.run.run_id}: a worker process could not take part in the run: "
@@ -175,19 +189,73 @@ class _Pool:
     def _schedule(self) -> None:
         """Send ready assets to idle workers and collect results, until nothing can run."""
         while True:
-            if self.ended_by is None and self.startup_error is None:
+            going = self.ended_by is None and self.startup_error is None and not self.timed_out
+            if going:
                 self._dispatch()
             live = self._live()
             busy = any(w.busy for w in live)
-            can_start = (
-                self.ended_by is None
-                and self.startup_error is None
-                and self.frontier.ready
-                and any(not w.leaving for w in live)
-            )
+            can_start = going and self.frontier.ready and any(not w.leaving for w in live)
             if not busy and not can_start:
                 return
-            self._wait(live)
+            self._wait(live, self._wakeup())
+            self._check_time()
+
+    # -- the run's timeout -------------------------------------------------------------------
+
+    def _wakeup(self) -> float | None:
+        """Seconds until the next time limit (the run's, or a grace period), or ``None``."""
+        if not self.timed_out:
+            return self.run.remaining()
+        due = [w.interrupted for w in self._live() if w.busy and w.interrupted is not None]
+        if not due:
+            return None
+        return max(0.0, min(due) + INTERRUPT_GRACE - time.monotonic())
+
+    def _check_time(self) -> None:
+        if not self.timed_out:
+            if self.run.remaining() == 0.0:
+                self._time_out()
+            return
+        now = time.monotonic()
+        for worker in self._live():
+            started = worker.interrupted
+            if worker.busy and started is not None and now >= started + INTERRUPT_GRACE:
+                self._give_up(worker)
+
+    def _time_out(self) -> None:
+        """The run's timeout passed: fail what has not started, interrupt what runs."""
+        self.timed_out = True
+        for key in self.frontier.abandon():
+            self.run.time_out(key, None)
+        now = time.monotonic()
+        for worker in self._live():
+            if worker.busy is None:
+                continue
+            if not worker.ready:  # its asset waits in the pipe; nothing is up there yet
+                key, worker.busy = worker.busy, None
+                self.frontier.finish(key, False)
+                self.run.time_out(key, None)
+                worker.dropped = worker.leaving = True
+                worker.process.kill()
+                continue
+            worker.interrupted = now
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, TIMEOUT_SIGNAL)
+
+    def _give_up(self, worker: _Worker) -> None:
+        """``worker`` did not stop its asset within the grace period: kill it."""
+        key, worker.busy = worker.busy, None
+        assert key is not None
+        self.frontier.finish(key, False)
+        timeout = self.run.timeout or 0.0
+        error = RunTimeoutError(
+            f"asset {key!r} was still running {INTERRUPT_GRACE:g} s after the run's timeout of "
+            f"{timeout:g} s passed and it was told to stop (it was in code that cannot be "
+            f"interrupted); its worker process {worker.pid} was killed."
+        )
+        self._fail(key, error, pid=worker.pid, started=worker.started)
+        worker.leaving = True
+        worker.process.kill()
 
     def _dispatch(self) -> None:
         for key in self.frontier.ready:
@@ -232,20 +300,24 @@ class _Pool:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def _wait(self, live: list[_Worker]) -> None:
-        """Wait for a message from a worker, or for one to end, and handle it."""
+    def _wait(self, live: list[_Worker], timeout: float | None = None) -> None:
+        """Wait for a message from a worker, or for one to end, and handle it (or time out).
+
+        A SIGINT or SIGTERM noted meanwhile takes effect here, after the messages ready.
+        """
         by_object: dict[Any, _Worker] = {}
         for worker in live:
             by_object[worker.conn] = worker
             by_object[worker.process.sentinel] = worker
-        for ready in wait(list(by_object)):
-            worker = by_object[ready]
-            if worker.gone:
+        for ready in wait([*by_object, *self.signals.waitable], timeout):
+            sender = by_object.get(ready)
+            if sender is None or sender.gone:
                 continue
-            if ready is worker.conn:
-                self._receive(worker)
+            if ready is sender.conn:
+                self._receive(sender)
             else:
-                self._ended(worker)
+                self._ended(sender)
+        self.signals.deliver()
 
     def _receive(self, worker: _Worker) -> bool:
         """Handle one message from ``worker``; False if its pipe is closed."""
@@ -283,6 +355,8 @@ class _Pool:
         return True
 
     def _finish(self, result: StepResult) -> None:
+        if result.key in self.run.outputs or result.key in self.run.failures:
+            return  # already accounted for (its worker was given up on)
         outcome, blob = result.outcome()
         if blob is not None:
             self.blobs[result.key] = blob
@@ -328,7 +402,7 @@ class _Pool:
         if worker.closed:
             return
         how = _how(worker.process.exitcode)
-        if not worker.ready and self.startup_error is None:
+        if not worker.ready and self.startup_error is None and not worker.dropped:
             self.startup_error = WorkerDiedError(
                 f"worker process {worker.pid} {how} before it loaded the run; its standard "
                 f"error says why. (A common cause: a script that starts a run outside "
@@ -396,11 +470,21 @@ class MultiprocessExecutor(Executor):
     worker had up are reported as not torn down (``RunResult.resource_errors``). A worker that
     dies between assets fails no asset; the run goes on with the others. KeyboardInterrupt or
     SIGTERM in the caller interrupts running assets (SIGINT to their workers), every worker
-    tears down, and the exception propagates. No worker process outlives the call.
+    tears down, and the exception propagates; the caller acts on a signal between the messages
+    it reads from its workers, never in the middle of one, and a second SIGINT while the
+    workers tear down stops waiting for them (they are killed). No worker process outlives the
+    call.
+
+    Timeouts: resources' setup and teardown timeouts are counted in the worker (its main
+    thread: ``SIGALRM`` stops a call that hangs). The run's ``timeout`` is counted here: when it
+    passes, assets not started are not run, each worker running one gets ``SIGUSR1`` (its asset
+    fails with :class:`~host.RunTimeoutError`), and a worker that has not stopped it
+    :data:`INTERRUPT_GRACE` seconds later is killed.
     """
 
     name: ClassVar[str] = "multiprocess"
     Config: ClassVar[type[ExecutorConfig]] = MultiprocessConfig
+    supports_timeout: ClassVar[bool] = True
 
     def check(self, plan: Plan, resources: ResourceGraph) -> None:
         """Pickle every asset and every resource the plan needs, before any worker starts.

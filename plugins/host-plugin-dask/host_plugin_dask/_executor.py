@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from distributed import Client, Future, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed, wait
 from distributed.scheduler import KilledWorker
 
 from host import (
@@ -21,12 +21,14 @@ from host import (
     ResourceEvent,
     ResourceTeardownError,
     RunState,
+    RunTimeoutError,
     WorkerDiedError,
 )
 from host._executors._frontier import Frontier
 from host._executors._remote import RunPayload, teardown_errors
 from host._executors._shipping import check_shippable, dumps, shippable_plugins
 from host._graph import Plan
+from host._interrupts import signals_held
 from host._lifecycle import distribution_of
 from host._resource_graph import ResourceGraph
 from host._step import StepOutcome
@@ -37,6 +39,7 @@ from host_plugin_dask._worker import (
     TaskResult,
     TeardownResult,
     close_run,
+    interrupt_run,
     run_asset,
 )
 
@@ -45,6 +48,10 @@ __all__ = ["DaskExecutor"]
 #: Outputs at least this large (pickled) are scattered to the cluster once, not inlined in
 #: every downstream task.
 _SCATTER_ABOVE = 1 << 20
+
+#: Seconds the caller still waits for assets after the run's timeout passed (each worker
+#: interrupts its own); then the workers running them are restarted.
+INTERRUPT_GRACE = 5.0
 
 
 class _DaskRun:
@@ -58,10 +65,12 @@ class _DaskRun:
         self.blobs: dict[str, bytes] = {}  # asset key -> pickled output, for downstream
         self.scattered: dict[str, Future[bytes]] = {}  # large outputs, sent to the cluster once
         self.pending: dict[object, str] = {}  # dask key -> asset key
+        self.submitted: dict[object, Future[TaskResult]] = {}  # dask key -> its future
         self.started: dict[str, float] = {}  # asset key -> when it was submitted
         self.up_at: dict[str, list[str]] = {}  # worker address -> resources up there
         self.pids: dict[str, int] = {}  # worker address -> its pid (from results)
         self.ended_by: str | None = None
+        self.timed_out = False
         graph = run.resources
         self.needs = {
             key: set(graph.closure(step.resources)) for key, step in run.plan.steps.items()
@@ -71,21 +80,33 @@ class _DaskRun:
         shippable_plugins(self.run.plugins)
         payload = dumps(RunPayload.of(self.run))
         self.client.register_plugin(RunPlugin(payload), name=self.plugin_name)
-        futures = as_completed(loop=self.client.loop)
+        remaining = self.run.remaining()
+        limit = None if remaining is None else remaining + INTERRUPT_GRACE
+        futures = as_completed(loop=self.client.loop, timeout=limit)
         try:
             try:
                 self._submit_ready(futures)
                 for future in futures:
                     self._collect(future)
-                    if self.ended_by is None:
+                    if self.ended_by is None and not self.timed_out:
                         self._submit_ready(futures)
+            except TimeoutError:  # as_completed's limit: the timeout and its grace passed
+                if self.run.timeout is None:
+                    raise
+                self._give_up()
             except BaseException:
-                # Dask cannot interrupt a task that runs: cancel the others, and end the run
-                # on every worker once the running ones are done.
+                # Interrupt the assets running (each worker raises KeyboardInterrupt in their
+                # threads), record what they report, cancel the others, and end the run on
+                # every worker.
+                with contextlib.suppress(Exception):
+                    self.client.run(interrupt_run, self.plugin_name, on_error="ignore")
+                self._collect_interrupted()
                 self.client.cancel([f for f in futures.futures if not f.done()])
                 raise
             finally:
-                self._end_everywhere()
+                # A signal now waits until every worker has torn down (a second SIGINT does not).
+                with signals_held():
+                    self._end_everywhere()
         finally:
             for future in self.scattered.values():
                 future.release()
@@ -95,6 +116,63 @@ class _DaskRun:
         for key in self.frontier.abandon():
             assert self.ended_by is not None
             self.run.skip(key, self.ended_by)
+
+    def _collect_interrupted(self) -> None:
+        """After an interrupt: record the assets that stop within the grace period (with their
+        events), so the run's record of them is complete."""
+        running = [self.submitted[key] for key in self.pending if key in self.submitted]
+        if not running:
+            return
+        with contextlib.suppress(Exception):
+            wait(running, timeout=INTERRUPT_GRACE)
+        for future in running:
+            if future.done():
+                with contextlib.suppress(Exception):
+                    self._collect(future)
+
+    # -- the run's timeout -------------------------------------------------------------------
+
+    def _check_time(self) -> None:
+        """Once the run's timeout passed, nothing new starts: fail what waits to start."""
+        if self.timed_out or self.run.remaining() != 0.0:
+            return
+        self.timed_out = True
+        for key in self.frontier.abandon():
+            self.run.time_out(key, None)
+
+    def _give_up(self) -> None:
+        """Assets still running a grace period after the run's timeout: restart their workers.
+
+        They were in code that cannot be interrupted; a Dask worker cannot stop a thread, but
+        its nanny can replace the process (what was up there is reported as not torn down).
+        """
+        self._check_time()
+        stuck = dict(self.pending)
+        self.pending.clear()
+        processing: dict[str, Any] = self.client.processing()
+        addresses = sorted(
+            address
+            for address, keys in processing.items()
+            if any(key in stuck for key in keys)
+        )
+        timeout = self.run.timeout or 0.0
+        for dask_key, key in stuck.items():
+            where = [a for a in addresses if dask_key in processing[a]]
+            error = RunTimeoutError(
+                f"asset {key!r} was still running {INTERRUPT_GRACE:g} s after the run's timeout "
+                f"of {timeout:g} s passed (it was in code that cannot be interrupted); its Dask "
+                f"worker {', '.join(where) or '(unknown)'} was restarted."
+            )
+            info = ErrorInfo.from_exception(error)
+            duration = time.perf_counter() - self.started[key]
+            self.run.emit(
+                AssetFailed(self.run.run_id, asset_key=key, duration=duration, error=info)
+            )
+            self._record(StepOutcome(key, False, error=info, exception=error))
+        self.client.cancel(list(stuck))
+        if addresses:
+            with contextlib.suppress(Exception):
+                self.client.restart_workers(addresses, raise_for_error=False)
 
     # -- assets ------------------------------------------------------------------------------
 
@@ -119,6 +197,7 @@ class _DaskRun:
                 **placement,
             )
             self.pending[future.key] = key
+            self.submitted[future.key] = future
             futures.add(future)
 
     def _input(self, key: str) -> Any:
@@ -145,18 +224,27 @@ class _DaskRun:
         return sorted(address for address, n in overlap.items() if n == best)
 
     def _collect(self, future: Future[TaskResult]) -> None:
+        self._check_time()
+        if future.key not in self.pending:
+            return  # given up on already
         key = self.pending.pop(future.key)
+        exc: BaseException | None = None
         if future.status == "finished":
-            task: TaskResult = future.result()
-            future.release()
-            self.pids[task.address] = task.pid
-            self._emit(task.address, task.events)
-            outcome, blob = task.result.outcome()
-            if blob is not None:
-                self.blobs[key] = blob
-            self._record(outcome)
-            return
-        exc = future.exception()
+            try:
+                task: TaskResult = future.result()
+            except Exception as lost:  # its result was lost with its worker before it came
+                exc = lost
+            else:
+                future.release()
+                self.pids[task.address] = task.pid
+                self._emit(task.address, task.events)
+                outcome, blob = task.result.outcome()
+                if blob is not None:
+                    self.blobs[key] = blob
+                self._record(outcome)
+                return
+        if exc is None:
+            exc = future.exception()
         future.release()
         if isinstance(exc, KilledWorker):
             address = exc.last_worker.address
@@ -264,9 +352,11 @@ class DaskExecutor(Executor):
     Scheduling: an asset is submitted as soon as its upstream outputs exist, with a soft
     preference for the workers that already have its resources up; outputs come back to the
     caller and travel to downstream assets as task arguments (scattered once when large), so a
-    finished asset never runs again when a worker holding a result is lost. Assets downstream
-    of a failure are skipped. Events of an asset come back with its result, in order, with the
-    worker's pid.
+    finished asset whose output reached the caller never runs again when a worker is lost.
+    (Dask does compute a task again when the worker holding its result dies in the moment
+    between the task finishing and the caller fetching the result: that asset then runs twice.)
+    Assets downstream of a failure are skipped. Events of an asset come back with its result,
+    in order, with the worker's pid.
 
     Shipping and plugins are as for the ``multiprocess`` executor: assets go by value with
     cloudpickle and are checked before anything starts; ``run_assets(plugins=...)`` plugins
@@ -282,13 +372,21 @@ class DaskExecutor(Executor):
     (once, as for any asset), and the asset's side effects happen twice; the lost worker's
     resources are never torn down, and are reported when the run ends.
 
-    KeyboardInterrupt/SIGTERM in the caller: assets not yet started are cancelled, running
-    ones finish (Dask cannot interrupt a task), then every worker tears down, and the exception
-    propagates.
+    KeyboardInterrupt/SIGTERM in the caller: the assets running are interrupted (each worker
+    raises ``KeyboardInterrupt`` in their task threads: Python code stops, a blocking call in C
+    only when it returns), assets not yet started are cancelled, then every worker tears down,
+    and the exception propagates.
+
+    The run's ``timeout`` is counted by each worker for the assets it runs: one that would
+    start after it is not run, one still running is interrupted in its thread (as above); each
+    fails with :class:`host.RunTimeoutError`. The caller waits a grace period of
+    ``INTERRUPT_GRACE`` seconds more; an asset still running then is failed and its worker
+    restarted by its nanny (what was up there is reported as not torn down).
     """
 
     name: ClassVar[str] = "dask"
     Config: ClassVar[type[ExecutorConfig]] = DaskConfig
+    supports_timeout: ClassVar[bool] = True
 
     @property
     def shares_environment(self) -> bool:  # type: ignore[override]

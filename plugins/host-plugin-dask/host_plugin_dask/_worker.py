@@ -32,6 +32,7 @@ from distributed.utils import sync
 from host._events import Event, ResourceEvent
 from host._executors._remote import RunPayload, StepResult, WorkerRun
 from host._executors._shipping import ShippedError, loads
+from host._timeouts import cancel_interrupt, interrupt_thread
 
 if TYPE_CHECKING:
     from distributed import Worker
@@ -42,6 +43,7 @@ __all__ = [
     "TaskResult",
     "TeardownResult",
     "close_run",
+    "interrupt_run",
     "run_asset",
 ]
 
@@ -96,6 +98,8 @@ class RunPlugin(WorkerPlugin):
         self._payload = payload
         self._run: WorkerRun | None = None
         self._closed = False
+        self._interrupted = False
+        self._running: dict[int, str] = {}  # task thread -> the asset it runs
 
     def setup(self, worker: Worker) -> None:
         self._worker = worker
@@ -134,23 +138,50 @@ class RunPlugin(WorkerPlugin):
         return events
 
     def run_asset(self, key: str, inputs: dict[str, bytes]) -> TaskResult:
-        """Run asset ``key`` in this thread, bringing its resources up here if needed."""
+        """Run asset ``key`` in this thread, bringing its resources up here if needed.
+
+        The run's timeout is counted here (``RunPayload.until``): an asset that would start
+        after it is not run, one still running when it passes is interrupted.
+        """
         events = self._collect()
         pid = os.getpid()
+        ident = threading.get_ident()
+        secrets: set[str] = set()
         try:
             with self._lock:
                 if self._closed:
                     raise RuntimeError(f"the run already ended on worker process {pid}")
+                if self._interrupted:
+                    raise KeyboardInterrupt(f"the run was interrupted; asset {key!r} not run")
                 if self._run is None:
                     payload: RunPayload = loads(self._payload)
                     self._run = WorkerRun(payload, self._emit, threads=True)
                 run = self._run
-            result = run.run(key, inputs)
+                secrets = run.runtime.secrets
+                self._running[ident] = key
+            try:
+                result = run.run(key, inputs, counted=True)
+            finally:
+                with self._lock:
+                    self._running.pop(ident, None)
+                    cancel_interrupt(ident)  # an interrupt that came too late is dropped
         except BaseException as exc:  # a task must not raise KeyboardInterrupt into Dask
-            result = StepResult(key, False, error=WorkerRun.pack(exc), pid=pid)
+            result = StepResult(key, False, error=WorkerRun.pack(exc, secrets), pid=pid)
         finally:
             self._local.events = None
         return TaskResult(result, events, get_worker().address, pid)
+
+    def interrupt(self) -> list[str]:
+        """Interrupt the run's assets running here (KeyboardInterrupt in their threads).
+
+        Assets of the run that start here afterwards are not run. Returns the interrupted
+        asset keys.
+        """
+        with self._lock:
+            self._interrupted = True
+            for ident in self._running:
+                interrupt_thread(ident, KeyboardInterrupt)
+            return sorted(self._running.values())
 
     def close(self) -> TeardownResult:
         """Tear down what the run brought up in this process (once); report what happened."""
@@ -184,6 +215,14 @@ def _plugin(name: str) -> RunPlugin:
 def run_asset(plugin_name: str, key: str, inputs: dict[str, bytes]) -> TaskResult:
     """The Dask task of one asset: run it with the run's state on this worker."""
     return _plugin(plugin_name).run_asset(key, inputs)
+
+
+def interrupt_run(plugin_name: str, dask_worker: Worker) -> list[str]:
+    """``Client.run`` target: interrupt the run's assets running on this worker."""
+    plugin = dask_worker.plugins.get(plugin_name)
+    if not isinstance(plugin, RunPlugin):
+        return []
+    return plugin.interrupt()
 
 
 async def close_run(plugin_name: str, dask_worker: Worker) -> TeardownResult:
