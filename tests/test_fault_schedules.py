@@ -25,7 +25,7 @@ and its result. Checked for every schedule:
   the session if one schedule takes more than five minutes);
 * the resources' secret appears nowhere: result, events, errors, logs, fault log, trace file.
 
-The default run tries a few schedules per executor; the dedicated job runs 1000 per executor:
+The default run tries 8 schedules per executor; the dedicated job runs 1000 per executor:
 ``pytest -m slow tests/test_fault_schedules.py``. With ``HOST_SCHEDULE_STATS=FILE`` set, each
 schedule appends one JSON line there (executor, fault, what fired, how the run ended): the
 figures of ``specs/reliability.md`` are counted from it.
@@ -512,7 +512,7 @@ _SETTINGS: dict[str, Any] = {
 }
 
 
-@settings(max_examples=12, **_SETTINGS)
+@settings(max_examples=8, **_SETTINGS)
 @given(data=st.data())
 def test_random_schedules_with_faults(
     data: st.DataObject, executor: Executor, tmp_path: Path, fault_cluster: FaultCluster

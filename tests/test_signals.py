@@ -242,8 +242,7 @@ def test_a_signal_to_host_run_at_every_phase(
     ALL,
     matrix(
         PHASES,
-        {(p, "SIGTERM") for p in PHASES}
-        | {(p, "SIGINT") for p in ("setup", "asset_body", "teardown")},
+        {(p, "SIGTERM") for p in PHASES} | {("asset_body", "SIGINT")},
     ),
 )
 def test_a_signal_to_host_run_while_a_worker_is_at_every_phase(
@@ -278,7 +277,7 @@ def test_a_second_sigint_stops_waiting_for_a_teardown_that_hangs(start: Any) -> 
 
 
 @pytest.mark.parametrize(
-    ALL, matrix(PHASES, {("asset_body", "SIGINT"), ("teardown", "SIGTERM"), ("setup", "SIGTERM")})
+    ALL, matrix(PHASES, {("asset_body", "SIGINT"), ("teardown", "SIGTERM")})
 )
 @pytest.mark.parametrize("executor", ["in_process", "multiprocess"])
 def test_a_signal_to_a_script_inside_run_assets(
@@ -331,7 +330,7 @@ def test_a_signal_to_host_run_on_its_own_dask_cluster(
 @pytest.mark.parametrize(
     "phase",
     [
-        pytest.param(p, marks=() if p in ("setup", "asset_body", "teardown") else pytest.mark.slow)
+        pytest.param(p, marks=() if p in ("asset_body", "teardown") else pytest.mark.slow)
         for p in PHASES
     ],
 )

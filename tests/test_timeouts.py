@@ -129,13 +129,13 @@ def test_the_run_timeout_interrupts_a_hanging_asset_and_skips_what_did_not_start
     resources = {"r": Recorded(record=record, label="r")}
     assets = [make_asset("quick", resources=["r"]), forever, make_asset("after", ["forever"])]
     with pytest.raises(RunFailure) as info:
-        run_assets(assets, resources, executor=name, executor_config=config, timeout=3.0)
+        run_assets(assets, resources, executor=name, executor_config=config, timeout=2.0)
     result = info.value.result
     assert result.outputs == {"quick": ["quick"]}
     forever_error, after_error = result.failures["forever"], result.failures["after"]
     assert forever_error.type == after_error.type == "host._errors.RunTimeoutError"
     assert "was interrupted after" in forever_error.message
-    assert "the run's timeout of 3 s passed" in forever_error.message
+    assert "the run's timeout of 2 s passed" in forever_error.message
     assert "was not run" in after_error.message
     records = read(record)
     check_lifecycle(records)
