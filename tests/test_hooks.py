@@ -213,3 +213,34 @@ def test_resource_replaced_by_custom_yield_skips_setup_hooks() -> None:
     result = run_assets([a], {"custom": Custom()}, plugins=[wrapper])
     assert result.outputs["a"] == "the value assets receive"
     assert [s[0] for s in wrapper.seen] == ["enter", "enter", "exit"]
+
+
+class BrokenYield:
+    """A hook plugin whose ``host_resource_yield`` wrapper fails for one resource."""
+
+    @hookimpl(wrapper=True)
+    def host_resource_yield(self, resource: Any, context: Any) -> Any:
+        inner = yield
+        if context.resource_key == "broken":
+            raise LookupError("no context manager for you")
+        return inner
+
+
+def test_a_hook_plugin_failing_to_give_the_context_manager_fails_that_resource(
+    record: str,
+) -> None:
+    resources = {
+        "fine": Recorded(record=record, label="fine"),
+        "broken": Recorded(record=record, label="broken"),
+    }
+    result = run_assets(
+        [make_asset("a", resources=["fine", "broken"])],
+        resources,
+        plugins=[BrokenYield()],
+        raise_on_error=False,
+    )
+    error = result.failures["a"]
+    assert error.type == "host._errors.ResourceSetupError" and error.resource_key == "broken"
+    assert "LookupError: no context manager for you" in error.message
+    events = [(r["event"], r["label"]) for r in read(record) if r["event"] != "use"]
+    assert events == [("setup", "fine"), ("up", "fine"), ("teardown", "fine")]

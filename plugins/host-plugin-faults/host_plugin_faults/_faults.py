@@ -165,7 +165,7 @@ class Faults:
     It pickles (it is sent to worker processes with the run) and fires in whatever process
     reaches a fault's phase. ``environment_faults``, the instance the package registers as the
     installed hook plugin ``faults``, reads its plan from ``HOST_FAULTS`` each time a hook runs
-    and does nothing while the variable is unset or empty.
+    and costs nothing while the variable is unset or empty.
 
     Args:
         *faults: the faults (:class:`Fault` or dicts of its fields).
@@ -390,5 +390,41 @@ def _act(plan: _Plan, index: int, fault: Fault, key: str, run_id: str) -> None:
     os.kill(target, signum)
 
 
+#: The hooks a plan acts through (``_FromEnvironment`` offers them only while a plan is set).
+_FAULT_HOOKS = frozenset(
+    {
+        "host_resource_setup",
+        "host_resource_teardown",
+        "host_resource_yield",
+        "host_asset_start",
+        "host_asset_execute",
+    }
+)
+
+
+class _FromEnvironment(Faults):
+    """The installed plugin: the plan in ``HOST_FAULTS``, read each time a hook runs.
+
+    While the variable is unset or empty it costs nothing: a plugin manager is built for each
+    run, and this object then shows it no fault hook at all (``dir`` is what pluggy reads), only
+    ``host_run_start``, which checks a plan that is set before anything comes up.
+    """
+
+    def __dir__(self) -> list[str]:
+        names = list(super().__dir__())
+        if os.environ.get(ENV_VAR, "").strip():
+            return names
+        return [name for name in names if name not in _FAULT_HOOKS]
+
+    @hookimpl
+    def host_run_start(self, run_id: str, executor: str, assets: tuple[str, ...]) -> None:
+        """Check the plan in ``HOST_FAULTS`` (if any) before the run brings anything up.
+
+        Raises:
+            FaultConfigError: the plan is invalid.
+        """
+        self._current()
+
+
 #: The installed hook plugin (entry point ``faults``): the plan in ``HOST_FAULTS``, if any.
-environment_faults = Faults(_from_environment=True)
+environment_faults: Faults = _FromEnvironment(_from_environment=True)

@@ -245,16 +245,33 @@ def test_the_installed_plugin_is_registered_and_inert_until_configured(
     ("value", "problem"),
     [("{not json", "is not JSON"), ('[{"phase": "setup"}]', "faults.0.action: Field required")],
 )
-def test_an_invalid_environment_plan_fails_the_run_clearly(
+def test_an_invalid_environment_plan_stops_the_run_before_anything_comes_up(
     notes: Path, monkeypatch: pytest.MonkeyPatch, value: str, problem: str
 ) -> None:
     monkeypatch.delenv("HOST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.setenv(ENV_VAR, value)
-    result = _run(notes)
-    error = result.failures["load"]
-    assert error.type == "host._errors.ResourceSetupError" and error.resource_key == "db"
-    assert "FaultConfigError" in error.message
-    assert ENV_VAR in error.message and problem in error.message
+    with pytest.raises(FaultConfigError, match=problem) as info:
+        _run(notes)
+    assert ENV_VAR in str(info.value)
+    assert _read(notes) == []
+
+
+def test_the_installed_plugin_shows_no_fault_hook_while_unconfigured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed but unconfigured, it adds nothing to a run's asset and resource hooks."""
+    from host._plugins import make_plugin_manager
+
+    monkeypatch.delenv("HOST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    def wraps_assets() -> bool:
+        manager = make_plugin_manager()
+        assert manager.is_registered(environment_faults)
+        impls = manager.hook.host_asset_execute.get_hookimpls()
+        return any(impl.plugin is environment_faults for impl in impls)
+
+    assert not wraps_assets()
+    monkeypatch.setenv(ENV_VAR, '[{"phase": "asset_body", "action": "raise"}]')
+    assert wraps_assets()
 
 
 def test_injected_faults_pickle_across_processes() -> None:
