@@ -50,7 +50,8 @@ from host_plugin_faults import ASSET_PHASES, PHASES, Fault, Faults, read_log
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host import AssetStarted, Event, RunResult, hookimpl, run_assets
+from host import AssetStarted, Event, RunResult, run_assets
+from tests.observers import Captured, EventLog
 from tests.processes import assert_no_child_left, children
 from tests.recording import read
 from tests.test_contract import build, check_lifecycle, schedules
@@ -67,35 +68,6 @@ RUN_TIMEOUT = {"in_process": 0.5, "multiprocess": 3.0, "dask": 2.0}
 
 SETUP_PHASES = ("setup", "yield_enter")
 TEARDOWN_PHASES = ("teardown", "yield_exit")
-
-
-class _Inert:
-    """What an :class:`EventLog` becomes in a worker process: nothing (events arrive here)."""
-
-
-class EventLog:
-    """Every event of the run as it happens, in the caller (``host_event``)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def host_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def __reduce__(self) -> tuple[type[_Inert], tuple[()]]:
-        return _Inert, ()
-
-
-class Captured(logging.Handler):
-    """Every log record of the process, formatted."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 # -- the faults ------------------------------------------------------------------------------

@@ -27,18 +27,17 @@ from host_plugin_faults import ASSET_PHASES, PHASES, Fault, Faults
 
 from host import (
     EnvVar,
-    Event,
     HostError,
     InitResourceContext,
     RunFailure,
     asset,
-    hookimpl,
     run_assets,
 )
 from host._discovery import RESOURCES_GROUP
 from host.testing import build_init_resource_context, open_resource
 from tests.dists import HOST, make_dist, run
 from tests.graphs import make_asset
+from tests.observers import Captured, EventLog
 from tests.recording import Vault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,33 +58,6 @@ def _setenv(name: str, value: str | None) -> None:
 @asset
 def reveals(vault: Vault) -> None:
     raise ValueError(f"the vault said no to {vault.reveal()}")
-
-
-class _Inert:
-    """What an :class:`Observer` becomes in a worker process."""
-
-
-class Observer:
-    """Every event, as ``host_event`` observers get them."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def host_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def __reduce__(self) -> tuple[type[_Inert], tuple[()]]:
-        return _Inert, ()
-
-
-class Logs(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 def _scenarios(executor: str) -> list[tuple[str, dict[str, Any], Fault | None]]:
@@ -138,7 +110,7 @@ def test_no_secret_anywhere_in_any_fault_scenario(
     executor: Executor, environment: Path, tmp_path: Path
 ) -> None:
     name, config = executor
-    logs = Logs()
+    logs = Captured()
     logging.getLogger().addHandler(logs)
     searched = 0
     try:
@@ -179,7 +151,7 @@ def _one_scenario(
         password=EnvVar(PASSWORD_VAR),
         **settings,
     )
-    observer = Observer()
+    observer = EventLog()
     plugins: list[object] = [observer]
     if fault is not None:
         plugins.append(Faults(fault, log=work / "faults.jsonl", state_dir=work / "state"))
