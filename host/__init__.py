@@ -1,12 +1,21 @@
 """host: pip-installable resources with a once-per-run, per-process lifecycle around assets.
 
 The public API is what ``__all__`` lists; everything in underscore modules is private.
+
+What defining resources and assets needs (``ConfigurableResource``, ``EnvVar``, ``@asset``, the
+contexts, the errors, ``hookimpl``/``hookspec``) is imported with the package. What running
+needs (``run_assets``, the events and ``RunResult``, executors, the run config, discovery) is
+imported on first use (PEP 562 ``__getattr__``): a plugin package that only defines a resource,
+a worker process and ``host plugins`` do not pay for the rest.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from host._asset import AssetDefinition, asset
-from host._config import RunConfig, load_run_config
 from host._context import AssetExecutionContext, InitResourceContext
-from host._discovery import PluginInfo, discover_plugins
 from host._errors import (
     ConfigError,
     DefinitionError,
@@ -20,23 +29,65 @@ from host._errors import (
     RunTimeoutError,
     WorkerDiedError,
 )
-from host._events import (
-    AssetFailed,
-    AssetSkipped,
-    AssetStarted,
-    AssetSucceeded,
-    ErrorInfo,
-    Event,
-    ResourceEvent,
-    RunFinished,
-    RunResult,
-    RunStarted,
-)
-from host._executors.base import Executor, ExecutorConfig, RunState
 from host._hookspecs import hookimpl, hookspec
 from host._plugin_api import PLUGIN_API_VERSION
 from host._resource import ConfigurableResource, EnvVar
-from host._run import run_assets
+
+if TYPE_CHECKING:
+    from host._config import RunConfig, load_run_config
+    from host._discovery import PluginInfo, discover_plugins
+    from host._events import (
+        AssetFailed,
+        AssetSkipped,
+        AssetStarted,
+        AssetSucceeded,
+        ErrorInfo,
+        Event,
+        ResourceEvent,
+        RunFinished,
+        RunResult,
+        RunStarted,
+    )
+    from host._executors.base import Executor, ExecutorConfig, RunState
+    from host._run import run_assets
+
+#: Public names imported on first use: name -> the module that defines it.
+_LAZY = {
+    **dict.fromkeys(("PluginInfo", "discover_plugins"), "host._discovery"),
+    **dict.fromkeys(("RunConfig", "load_run_config"), "host._config"),
+    **dict.fromkeys(
+        (
+            "AssetFailed",
+            "AssetSkipped",
+            "AssetStarted",
+            "AssetSucceeded",
+            "ErrorInfo",
+            "Event",
+            "ResourceEvent",
+            "RunFinished",
+            "RunResult",
+            "RunStarted",
+        ),
+        "host._events",
+    ),
+    **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host._executors.base"),
+    "run_assets": "host._run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of :data:`_LAZY` on first use (then it is a plain attribute)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'host' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

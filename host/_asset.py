@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar, overload
 
 from host._errors import DefinitionError
@@ -25,9 +25,10 @@ class AssetDefinition:
         fn: the decorated function.
         is_async: whether ``fn`` is a coroutine function.
         parameters: the function's parameters, in order.
+        parameter_names: their names, in order.
     """
 
-    __slots__ = ("__dict__", "fn", "is_async", "key", "parameters")
+    __slots__ = ("__dict__", "fn", "is_async", "key", "parameter_names", "parameters", "plans")
 
     @functools.cached_property
     def type_hints(self) -> dict[str, Any]:
@@ -58,6 +59,10 @@ class AssetDefinition:
             )
         self.is_async = inspect.iscoroutinefunction(fn)
         self.parameters = tuple(inspect.signature(fn).parameters.values())
+        self.parameter_names = tuple(param.name for param in self.parameters)
+        #: Planning's memo: how this asset's parameters resolved, by what they depend on (the
+        #: run's resource types and which parameter names are assets). See ``host._graph``.
+        self.plans: dict[Hashable, Any] = {}
         for param in self.parameters:
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise DefinitionError(
@@ -74,8 +79,23 @@ class AssetDefinition:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
+    def __getstate__(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Pickled without the planning memo (it is rebuilt where a plan is made)."""
+        slots = {name: getattr(self, name) for name in _PICKLED_SLOTS}
+        return self.__dict__, slots
+
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        attributes, slots = state
+        self.__dict__.update(attributes)
+        for name, value in slots.items():
+            setattr(self, name, value)
+        self.plans = {}
+
     def __repr__(self) -> str:
         return f"<asset {self.key}>"
+
+
+_PICKLED_SLOTS = ("fn", "is_async", "key", "parameter_names", "parameters")
 
 
 @overload

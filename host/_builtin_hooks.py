@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
+from types import CoroutineType
 from typing import Any
 
 from host._context import AssetExecutionContext, InitResourceContext
 from host._hookspecs import hookimpl
 from host._resource import ConfigurableResource
 
-__all__ = ["BUILTIN_PLUGIN_NAME", "BuiltinPlugin"]
+__all__ = ["BUILTIN_PLUGIN_NAME", "BuiltinPlugin", "call_asset"]
 
 #: The name the built-in plugin is registered under.
 BUILTIN_PLUGIN_NAME = "host.builtin"
@@ -86,6 +87,14 @@ def _default_yield(resource: ConfigurableResource, context: InitResourceContext)
         teardown()
 
 
+def call_asset(fn: Callable[..., Any], kwargs: dict[str, Any], runtime: Any) -> Any:
+    """Call an asset's function; a coroutine it returns runs on the run's event loop."""
+    result = fn(**kwargs)
+    if isinstance(result, CoroutineType):
+        return runtime.run_async(result)
+    return result
+
+
 class BuiltinPlugin:
     """Calls the resource's own lifecycle methods and the asset's function."""
 
@@ -113,7 +122,4 @@ class BuiltinPlugin:
     def host_asset_execute(
         self, context: AssetExecutionContext, fn: Callable[..., Any], kwargs: dict[str, Any]
     ) -> Any:
-        result = fn(**kwargs)
-        if inspect.iscoroutine(result):
-            return context._runtime.run_async(result)
-        return result
+        return call_asset(fn, kwargs, context._runtime)

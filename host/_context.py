@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["AssetExecutionContext", "InitResourceContext"]
 
-_LOGGER = logging.getLogger("host")
-
 
 def _adapter(**extra: Any) -> logging.LoggerAdapter[logging.Logger]:
-    return logging.LoggerAdapter(_LOGGER, extra)
+    """A logger adapter on the ``host`` logger (``logging`` is imported when a log is used)."""
+    import logging
+
+    return logging.LoggerAdapter(logging.getLogger("host"), extra)
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from host._asset import AssetDefinition
 from host._errors import DefinitionError
@@ -18,9 +19,11 @@ __all__ = ["Param", "Plan", "Step", "build_plan"]
 Kind = Literal["asset", "resource", "context"]
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
-    """How one parameter of an asset is filled: an upstream output, a resource, or the context."""
+class Param(NamedTuple):
+    """How one parameter of an asset is filled: an upstream output, a resource, or the context.
+
+    A named tuple: running an asset unpacks each one (``name, kind, ref``).
+    """
 
     name: str
     kind: Kind
@@ -37,6 +40,7 @@ class Step:
         params: how each parameter is filled (parameters keeping their default are left out).
         upstream: the asset keys whose outputs it takes.
         resources: the resource keys it takes directly.
+        takes_context: one of its parameters is the execution context.
     """
 
     key: str
@@ -44,6 +48,7 @@ class Step:
     params: tuple[Param, ...]
     upstream: tuple[str, ...]
     resources: tuple[str, ...]
+    takes_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Plan:
 
     steps: Mapping[str, Step]
 
-    @property
+    @functools.cached_property
     def order(self) -> tuple[str, ...]:
         """The asset keys in a valid execution order."""
         return tuple(self.steps)
@@ -67,7 +72,11 @@ class Plan:
 
     def resource_keys(self) -> set[str]:
         """Every resource key some asset of the plan takes directly."""
-        return {key for step in self.steps.values() for key in step.resources}
+        return set(self._resource_keys)
+
+    @functools.cached_property
+    def _resource_keys(self) -> frozenset[str]:
+        return frozenset(key for step in self.steps.values() for key in step.resources)
 
 
 def _resource_by_type(
@@ -128,10 +137,77 @@ def _resolve(
     return tuple(params)
 
 
+#: How many resolutions each definition remembers (different resource sets, asset sets).
+_MEMO_SIZE = 8
+
+
+def _step(
+    definition: AssetDefinition,
+    asset_keys: Mapping[str, object],
+    types: Mapping[str, type],
+    types_token: Hashable,
+) -> Step:
+    """The step of ``definition`` in a plan with these assets and resource types.
+
+    Resolving parameters depends only on the resource types and on which parameter names are
+    asset keys, so a definition remembers its step for that combination: planning the same
+    assets again (a job run many times in one process) costs a dictionary lookup per asset.
+    """
+    memo_key = (types_token, tuple([name in asset_keys for name in definition.parameter_names]))
+    memo = definition.plans
+    step: Step | None = memo.get(memo_key)
+    if step is None:
+        params = _resolve(definition, asset_keys, types)
+        step = Step(
+            key=definition.key,
+            asset=definition,
+            params=params,
+            upstream=tuple(p.ref for p in params if p.kind == "asset"),
+            resources=tuple(dict.fromkeys(p.ref for p in params if p.kind == "resource")),
+            takes_context=any(p.kind == "context" for p in params),
+        )
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[memo_key] = step
+    return step
+
+
+def _order(steps: Mapping[str, Step]) -> list[str]:
+    """The asset keys in a valid execution order: as given if every asset already comes after
+    its upstream assets there, else a topological order (``graphlib``).
+
+    Raises:
+        DefinitionError: the assets form a cycle.
+    """
+    seen: set[str] = set()
+    for key, step in steps.items():
+        for up in step.upstream:
+            if up not in seen:
+                return _sorted(steps)
+        seen.add(key)
+    return list(steps)
+
+
+def _sorted(steps: Mapping[str, Step]) -> list[str]:
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for key, step in steps.items():
+        sorter.add(key, *step.upstream)
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise DefinitionError(
+            f"assets form a cycle: {cycle}. An asset cannot depend on itself through others."
+        ) from None
+
+
 def build_plan(
     assets: Sequence[Any], resources: ResourceGraph, selection: Iterable[str] | None = None
 ) -> Plan:
     """Check the definitions and order them; nothing runs.
+
+    The order is the order of ``assets`` when every asset comes after its upstream assets
+    there, else a topological order.
 
     Args:
         assets: ``@asset`` definitions (plain functions are not accepted: decorate them).
@@ -156,44 +232,25 @@ def build_plan(
             )
         by_key[item.key] = item
     types = resources.types()
-    resolved = {key: _resolve(definition, by_key, types) for key, definition in by_key.items()}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for key, params in resolved.items():
-        sorter.add(key, *(p.ref for p in params if p.kind == "asset"))
-    try:
-        order = list(sorter.static_order())
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
+    token = frozenset(types.items())
+    resolved = {key: _step(definition, by_key, types, token) for key, definition in by_key.items()}
+    order = _order(resolved)
+    if selection is None:
+        return Plan({key: resolved[key] for key in order})
+    selection = list(selection)
+    unknown = [key for key in selection if key not in by_key]
+    if unknown:
         raise DefinitionError(
-            f"assets form a cycle: {cycle}. An asset cannot depend on itself through others."
-        ) from None
-    wanted = set(order)
-    if selection is not None:
-        selection = list(selection)
-        unknown = [key for key in selection if key not in by_key]
-        if unknown:
-            raise DefinitionError(
-                f"selection names unknown assets {unknown}; known assets: {sorted(by_key)}."
-            )
-        wanted = set()
-        stack = list(selection)
-        while stack:
-            key = stack.pop()
-            if key not in wanted:
-                wanted.add(key)
-                stack.extend(p.ref for p in resolved[key] if p.kind == "asset")
-    steps = {}
-    for key in order:
-        if key in wanted:
-            params = resolved[key]
-            steps[key] = Step(
-                key=key,
-                asset=by_key[key],
-                params=params,
-                upstream=tuple(p.ref for p in params if p.kind == "asset"),
-                resources=tuple(dict.fromkeys(p.ref for p in params if p.kind == "resource")),
-            )
-    return Plan(steps)
+            f"selection names unknown assets {unknown}; known assets: {sorted(by_key)}."
+        )
+    wanted: set[str] = set()
+    stack = list(selection)
+    while stack:
+        key = stack.pop()
+        if key not in wanted:
+            wanted.add(key)
+            stack.extend(resolved[key].upstream)
+    return Plan({key: resolved[key] for key in order if key in wanted})
 
 
 def _where(definition: AssetDefinition) -> str:

@@ -158,7 +158,10 @@ class RunSpec:
 
     @hookspec
     def host_asset_success(self, context: AssetExecutionContext, output: Any) -> None:
-        """An asset computed ``output``.
+        """An asset computed ``output``; called before its ``AssetSucceeded`` event.
+
+        An exception raised here fails the asset (on every executor), with that exception as
+        its error.
 
         Args:
             context: the asset's execution context.
@@ -168,6 +171,9 @@ class RunSpec:
     @hookspec
     def host_asset_failure(self, context: AssetExecutionContext, error: ErrorInfo) -> None:
         """An asset failed: it raised, or a resource it needs failed to come up.
+
+        An exception raised here does not change the asset's error; it is logged on the
+        ``host.plugins`` logger with its traceback.
 
         Args:
             context: the asset's execution context.

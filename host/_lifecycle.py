@@ -10,18 +10,22 @@ process, a queue to the parent in a worker.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import inspect
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
+if TYPE_CHECKING:
+    import asyncio
+
+from host._builtin_hooks import BuiltinPlugin
 from host._context import InitResourceContext
 from host._errors import ConfigError, ResourceSetupError, ResourceTeardownError
 from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase
@@ -31,7 +35,7 @@ from host._resource_graph import ResourceGraph
 from host._secrets import mask, secrets_of
 from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
 
-__all__ = ["ProcessRuntime", "ResourceStack", "distribution_of"]
+__all__ = ["AssetHooks", "ProcessRuntime", "ResourceStack", "distribution_of"]
 
 T = TypeVar("T")
 
@@ -73,6 +77,40 @@ def _describe(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+@dataclass(frozen=True)
+class AssetHooks:
+    """Which asset hooks a run's plugins implement, read once per run per process.
+
+    Attributes:
+        start / success / failure: some plugin implements ``host_asset_start`` /
+            ``host_asset_success`` / ``host_asset_failure`` (an observer no plugin implements
+            is not called at all).
+        execute_is_builtin: ``host_asset_execute`` has only the built-in implementation, which
+            is then called directly (what pluggy would do for it, without its machinery).
+        need_context: some hook receives the asset's execution context.
+    """
+
+    start: bool
+    success: bool
+    failure: bool
+    execute_is_builtin: bool
+    need_context: bool
+
+    @classmethod
+    def of(cls, hook: pluggy.HookRelay) -> AssetHooks:
+        """Read the hook implementations registered now."""
+        execute = hook.host_asset_execute.get_hookimpls()
+        start = bool(hook.host_asset_start.get_hookimpls())
+        success = bool(hook.host_asset_success.get_hookimpls())
+        failure = bool(hook.host_asset_failure.get_hookimpls())
+        builtin = (
+            len(execute) == 1
+            and isinstance(execute[0].plugin, BuiltinPlugin)
+            and not (execute[0].wrapper or execute[0].hookwrapper)
+        )
+        return cls(start, success, failure, builtin, start or success or failure or not builtin)
+
+
 class ProcessRuntime:
     """One run in one process: the hook relay, the event sink and the event loop.
 
@@ -111,6 +149,12 @@ class ProcessRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed_phases: dict[str, ResourcePhase] = {}
 
+    @functools.cached_property
+    def asset_hooks(self) -> AssetHooks:
+        """The asset hooks implemented, read on first use: plugins registered on the manager
+        after that take effect in the next run."""
+        return AssetHooks.of(self.hook)
+
     def failed_phase(self, key: str, default: str) -> str:
         """The innermost phase of resource ``key`` that failed in this run, or ``default``."""
         return self._failed_phases.get(key, default)
@@ -122,6 +166,8 @@ class ProcessRuntime:
         setup can be used by async assets and closed by an async teardown.
         """
         if self._loop is None:
+            import asyncio  # only runs with async resources or assets need it
+
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(awaitable)
 
@@ -179,6 +225,7 @@ class ResourceStack:
         self._stack = contextlib.ExitStack()
         self._instances: dict[str, Any] = {}  # key -> the resource object brought up
         self._values: dict[str, Any] = {}  # key -> what its yield gave (what assets receive)
+        self._given: dict[str, Any] = {}  # the same by the keys assets asked for (aliases too)
         self._failed: dict[str, ResourceSetupError] = {}
         #: Teardown failures, in the order they happened.
         self.teardown_errors: list[ResourceTeardownError] = []
@@ -222,11 +269,15 @@ class ResourceStack:
             ResourceSetupError: it (or a dependency) failed to come up, now or earlier in this
                 run in this process; it is not tried again.
         """
-        key = self._graph.nodes[key].key
-        if key in self._values:
-            return self._values[key]
-        self._bring_up(key)
-        return self._values[key]
+        try:
+            return self._given[key]
+        except KeyError:
+            pass
+        canonical = self._graph.nodes[key].key
+        if canonical not in self._values:
+            self._bring_up(canonical)
+        value = self._given[key] = self._values[canonical]
+        return value
 
     def _bring_up(self, key: str) -> Any:
         if key in self._instances:

@@ -2,26 +2,29 @@
 
 Each manager gets the host's hookspecs, the built-in plugin, every installed hook plugin (the
 ``host.plugins`` entry points that are switched on), and the run's extra plugins. Installed hook
-plugins are imported once per process (see ``host._discovery``), so building a manager per run
-is cheap. A hook plugin that cannot load is skipped with one warning per process on the
-``host.plugins`` logger; it never stops the others or the run.
+plugins are imported once per process (see ``host._discovery``). A run with no extra plugins
+reuses the manager of the previous such run while the switches and the installed hook plugins
+are the same (:func:`run_plugin_manager`): registering the hookspecs and plugins is most of
+what a small run costs. A hook plugin that cannot load is skipped with one warning per process
+on the ``host.plugins`` logger; it never stops the others or the run.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
+from typing import Any
 
 import pluggy
 
 from host._builtin_hooks import BUILTIN_PLUGIN_NAME, BuiltinPlugin
-from host._discovery import discover_plugins, load_entry_point, lookup
 from host._errors import PluginError
 from host._hookspecs import PROJECT_NAME, ResourceSpec, RunSpec
 from host._plugin_api import PLUGINS_GROUP
 from host._switches import PluginSwitches, current_switches
 
-__all__ = ["hook_plugin_problems", "make_plugin_manager"]
+__all__ = ["hook_plugin_problems", "make_plugin_manager", "run_plugin_manager"]
 
 _log = logging.getLogger("host.plugins")
 _warned: set[str] = set()
@@ -31,8 +34,10 @@ def _installed_hook_plugins(
     switches: PluginSwitches, problems: list[str] | None = None
 ) -> list[tuple[str, object]]:
     """(name, plugin object) for every installed hook plugin that is switched on and loads."""
+    from host._discovery import load_entry_point, lookup
+
     loaded: list[tuple[str, object]] = []
-    infos = discover_plugins(PLUGINS_GROUP, switches=switches)
+    infos = _hook_plugin_infos(switches)
     for name in dict.fromkeys(info.name for info in infos if info.status != "disabled"):
         try:
             info = lookup(PLUGINS_GROUP, name, switches=switches)
@@ -47,6 +52,16 @@ def _installed_hook_plugins(
                 _warned.add(message)
                 _log.warning("%s", message)
     return loaded
+
+
+def _hook_plugin_infos(switches: PluginSwitches) -> tuple[Any, ...]:
+    """The installed hook plugins as discovered (``PluginInfo``); none are looked for when the
+    switches let none load (autoload off, none enabled by name)."""
+    if not switches.autoload and not switches.enable:
+        return ()
+    from host._discovery import discover_plugins
+
+    return discover_plugins(PLUGINS_GROUP, switches=switches)
 
 
 def hook_plugin_problems(switches: PluginSwitches | None = None) -> list[str]:
@@ -86,3 +101,33 @@ def make_plugin_manager(
         if not manager.is_registered(plugin):
             manager.register(plugin)
     return manager
+
+
+_reused_lock = threading.Lock()
+#: (switches, installed hook plugins as discovered, manager) of the last run with no extras.
+_reused: list[tuple[PluginSwitches, Any, pluggy.PluginManager]] = []
+
+
+def run_plugin_manager(
+    extra: Iterable[object] = (), *, switches: PluginSwitches | None = None
+) -> pluggy.PluginManager:
+    """The plugin manager for one run: :func:`make_plugin_manager`, reused when it can be.
+
+    With no ``extra`` plugins, the manager built for the previous such run is returned again
+    if the switches and the installed hook plugins (as discovered) have not changed since; it
+    is never modified after it is built, so runs in several threads can share it. With extra
+    plugins, a new manager is built for the run. Callers that register more plugins on the
+    manager must use :func:`make_plugin_manager`.
+    """
+    extra = tuple(extra)
+    switches = switches or current_switches()
+    if extra:
+        return make_plugin_manager(extra, switches=switches)
+    installed = _hook_plugin_infos(switches)
+    with _reused_lock:
+        for known_switches, known_installed, manager in _reused:
+            if known_switches == switches and known_installed == installed:
+                return manager
+        manager = make_plugin_manager(switches=switches)
+        _reused[:] = [(switches, installed, manager)]
+        return manager

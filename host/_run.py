@@ -15,7 +15,7 @@ from host._executors.base import Executor, RunState
 from host._executors.registry import resolve_executor
 from host._graph import Plan, build_plan
 from host._interrupts import sigterm_raises_systemexit
-from host._plugins import make_plugin_manager
+from host._plugins import run_plugin_manager
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._scoped_plugins import with_scoped_plugins
@@ -89,7 +89,7 @@ def run_assets(
     seconds = _run_timeout(timeout)
     timeouts = resolve_timeouts(graph, plan, resource_timeouts)
     plugins = with_scoped_plugins(plugins)
-    manager = make_plugin_manager(plugins)
+    manager = run_plugin_manager(plugins)
     secrets = set(secret_values({key: node.resource for key, node in graph.nodes.items()}))
     events: list[Event] = []
     emit = _event_sink(events, manager.hook.host_event, secrets)

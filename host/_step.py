@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from host._builtin_hooks import call_asset
 from host._context import AssetExecutionContext
 from host._events import AssetFailed, AssetStarted, AssetSucceeded, ErrorInfo, current_pid
 from host._graph import Step
@@ -14,9 +15,10 @@ from host._lifecycle import ProcessRuntime, ResourceStack
 
 __all__ = ["StepOutcome", "execute_step"]
 
+_log = logging.getLogger("host.plugins")
 
-@dataclass(frozen=True)
-class StepOutcome:
+
+class StepOutcome(NamedTuple):
     """What running one asset gave.
 
     Attributes:
@@ -34,64 +36,56 @@ class StepOutcome:
     exception: BaseException | None = None
 
 
-def _notify(caller: Any, **kwargs: Any) -> None:
-    """Call an observer hook, unless no plugin implements it (the call would do nothing)."""
-    if caller.get_hookimpls():
-        caller(**kwargs)
-
-
-def _first_result(caller: Any, **kwargs: Any) -> Any:
-    """Call a ``firstresult`` hook as pluggy would, without its machinery for a lone plain impl.
-
-    With exactly one implementation and no wrapper (a run with no plugin but the built-in one),
-    pluggy's ``_multicall`` calls it with the arguments it names and returns its result: done
-    here directly. Anything else goes through pluggy.
-    """
-    impls = caller.get_hookimpls()
-    if len(impls) == 1:
-        impl = impls[0]
-        if not (impl.wrapper or impl.hookwrapper):
-            return impl.function(*[kwargs[name] for name in impl.argnames])
-    return caller(**kwargs)
-
-
 def execute_step(
     step: Step, inputs: Mapping[str, Any], stack: ResourceStack, runtime: ProcessRuntime
 ) -> StepOutcome:
     """Run ``step`` with its upstream outputs ``inputs``, bringing its resources up on demand.
 
-    An ``Exception`` from a resource or the asset fails the asset (returned, not raised); a
-    ``BaseException`` (KeyboardInterrupt, SystemExit) propagates. Observer hooks that no plugin
-    implements are not called.
+    An ``Exception`` from a resource, the asset, or a ``host_asset_start`` /
+    ``host_asset_success`` observer fails the asset (returned, not raised); one from a
+    ``host_asset_failure`` observer is logged. A ``BaseException`` (KeyboardInterrupt,
+    SystemExit) propagates. Hooks no plugin implements are not called, the execution context is
+    made only when the asset or a hook takes it, and a ``host_asset_execute`` with only the
+    built-in implementation is a direct call (see :class:`host._lifecycle.AssetHooks`).
     """
-    hook = runtime.hook
+    hooks = runtime.asset_hooks
     emit = runtime.emit
     run_id = runtime.run_id
     key = step.key
-    context = AssetExecutionContext(
-        run_id, key, runtime.executor, pid=current_pid(), _runtime=runtime
-    )
+    context = None
+    if step.takes_context or hooks.need_context:
+        context = AssetExecutionContext(
+            run_id, key, runtime.executor, pid=current_pid(), _runtime=runtime
+        )
     start = time.perf_counter()
     emit(AssetStarted(run_id, asset_key=key))
     try:
         kwargs: dict[str, Any] = {}
-        for param in step.params:
-            kind = param.kind
-            if kind == "asset":
-                kwargs[param.name] = inputs[param.ref]
-            elif kind == "resource":
-                kwargs[param.name] = stack.get(param.ref)
+        for name, kind, ref in step.params:
+            if kind == "resource":
+                kwargs[name] = stack.get(ref)
+            elif kind == "asset":
+                kwargs[name] = inputs[ref]
             else:
-                kwargs[param.name] = context
-        _notify(hook.host_asset_start, context=context)
-        output = _first_result(
-            hook.host_asset_execute, context=context, fn=step.asset.fn, kwargs=kwargs
-        )
+                kwargs[name] = context
+        if hooks.start:
+            runtime.hook.host_asset_start(context=context)
+        if hooks.execute_is_builtin:
+            output = call_asset(step.asset.fn, kwargs, runtime)
+        else:
+            output = runtime.hook.host_asset_execute(
+                context=context, fn=step.asset.fn, kwargs=kwargs
+            )
+        if hooks.success:
+            runtime.hook.host_asset_success(context=context, output=output)
     except Exception as exc:
         error = ErrorInfo.from_exception(exc, resource_key=getattr(exc, "resource_key", None))
         emit(AssetFailed(run_id, asset_key=key, duration=time.perf_counter() - start, error=error))
-        _notify(hook.host_asset_failure, context=context, error=error)
-        return StepOutcome(key, False, error=error, exception=exc)
+        if hooks.failure:
+            try:
+                runtime.hook.host_asset_failure(context=context, error=error)
+            except Exception:
+                _log.exception("a host_asset_failure hook failed for asset %r", key)
+        return StepOutcome(key, False, None, error, exc)
     emit(AssetSucceeded(run_id, asset_key=key, duration=time.perf_counter() - start))
-    _notify(hook.host_asset_success, context=context, output=output)
-    return StepOutcome(key, True, output=output)
+    return StepOutcome(key, True, output)

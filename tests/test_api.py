@@ -59,3 +59,30 @@ def test_every_error_is_a_host_error() -> None:
         value = getattr(host, name)
         if isinstance(value, type) and issubclass(value, BaseException):
             assert issubclass(value, host.HostError), name
+
+
+def test_import_host_leaves_the_run_machinery_until_it_is_used() -> None:
+    """``import host`` loads what defining resources and assets needs; the rest on first use."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, host\n"
+        "lazy = ['host._run', 'host._config', 'host._discovery', 'host._events',\n"
+        "        'host._executors.base', 'asyncio', 'logging']\n"
+        "print(sorted(m for m in lazy if m in sys.modules))\n"
+        "from host import run_assets, RunResult\n"
+        "print(run_assets.__module__, RunResult.__module__, 'run_assets' in dir(host))\n"
+        "try:\n"
+        "    host.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "[]",
+        "host._run host._events True",
+        "module 'host' has no attribute 'no_such_name'",
+    ]

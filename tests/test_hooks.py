@@ -11,6 +11,7 @@ import pytest
 
 from host import (
     AssetExecutionContext,
+    AssetSucceeded,
     ConfigurableResource,
     ErrorInfo,
     Event,
@@ -188,14 +189,52 @@ def test_plugins_are_registered_for_one_run_only() -> None:
     assert len(observer.calls) == count == 4
 
 
-def test_broken_observer_fails_loudly_not_silently() -> None:
-    class Broken:
-        @hookimpl
-        def host_asset_success(self, context: AssetExecutionContext, output: Any) -> None:
+class BrokenObservers:
+    """Observers that raise: on success for asset ``a``, on failure for asset ``b``."""
+
+    @hookimpl
+    def host_asset_success(self, context: AssetExecutionContext, output: Any) -> None:
+        if context.asset_key == "a":
             raise RuntimeError("observer bug")
 
-    with pytest.raises(RuntimeError, match="observer bug"):
-        run_assets([make_asset("a")], plugins=[Broken()])
+    @hookimpl
+    def host_asset_failure(self, context: AssetExecutionContext, error: ErrorInfo) -> None:
+        raise RuntimeError("failure observer bug")
+
+
+def test_a_raising_success_observer_fails_the_asset_on_every_executor(
+    executor: tuple[str, dict[str, Any]],
+) -> None:
+    name, config = executor
+    result = run_assets(
+        [make_asset("a"), make_asset("c")],
+        executor=name,
+        executor_config=config,
+        plugins=[BrokenObservers()],
+        raise_on_error=False,
+    )
+    assert set(result.failures) == {"a"}
+    assert result.failures["a"].message == "observer bug"
+    assert "c" in result.outputs
+    # No asset both succeeded and failed: the success observer runs before AssetSucceeded.
+    assert [e.asset_key for e in result.events_of(AssetSucceeded)] == ["c"]
+
+
+def test_a_raising_failure_observer_keeps_the_assets_error_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @asset
+    def b() -> None:
+        raise ValueError("the asset's own error")
+
+    with caplog.at_level("ERROR", logger="host.plugins"):
+        result = run_assets([b], plugins=[BrokenObservers()], raise_on_error=False)
+    assert result.failures["b"].message == "the asset's own error"
+    logged = [r for r in caplog.records if r.name == "host.plugins"]
+    assert len(logged) == 1
+    assert "'b'" in logged[0].getMessage()
+    assert logged[0].exc_info is not None
+    assert str(logged[0].exc_info[1]) == "failure observer bug"
 
 
 def test_resource_replaced_by_custom_yield_skips_setup_hooks() -> None:

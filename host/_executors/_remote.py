@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from host._context import AssetExecutionContext
-from host._discovery import PluginSwitches, current_switches
 from host._errors import HostError, ResourceTeardownError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event
 from host._executors._shipping import ShippedError, dumps, loads, needed_resources
@@ -30,6 +29,7 @@ from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
 from host._secrets import mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
+from host._switches import PluginSwitches, current_switches
 from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
 
 __all__ = ["RunPayload", "StepResult", "WorkerRun"]

@@ -23,6 +23,7 @@ class InProcessExecutor(Executor):
 
     def execute(self, run: RunState) -> None:
         runtime = run.runtime()
+        outputs = run.outputs
         try:
             with ResourceStack(run.resources, runtime) as stack:
                 for key, step in run.plan.steps.items():
@@ -33,7 +34,11 @@ class InProcessExecutor(Executor):
                         run.skip(key, blocker)
                     else:
                         inputs = run.inputs_for(key) if step.upstream else {}
-                        run.record(execute_step(step, inputs, stack, runtime))
+                        outcome = execute_step(step, inputs, stack, runtime)
+                        if outcome.ok:
+                            outputs[key] = outcome.output
+                        else:
+                            run.record(outcome)
             run.record_teardown_errors(stack.teardown_errors)
         finally:
             runtime.close()

@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RESULTS = HERE / "results"
 LATEST = RESULTS / "latest.json"
+PYCACHE = RESULTS / "pycache"
 SUMMARY = HERE / "RESULTS.md"
 #: Set to 1: no installed third-party hook plugin loads into the timed runs.
 AUTOLOAD_ENV = "HOST_DISABLE_PLUGIN_AUTOLOAD"
@@ -75,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     # host's own cost: third-party hook plugins installed in this environment stay out of the
     # timed runs (the built-in plugin, every hook call and every event stay on).
     os.environ[AUTOLOAD_ENV] = "1"
+    # Every process of the suite (workers, probes, Dagster's) reads and writes bytecode in one
+    # cache, as an installed package does: host and the plugins are installed editable here,
+    # so without it they would be compiled from source in every fresh process while pip had
+    # compiled Dagster's and pydantic's at install.
+    os.environ["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     results: dict[str, Any] = {}
     if LATEST.exists():
         results = json.loads(LATEST.read_text())
