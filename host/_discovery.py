@@ -1,10 +1,30 @@
 """Entry-point discovery: one scan per process, listing as data, import only on use.
 
-The host reads three entry-point groups (:data:`GROUPS`) with ``importlib_metadata``, once per
-process (:func:`reset_discovery` forgets the scan, for tests and long-lived processes that install
-packages). Listing (:func:`discover_plugins`) reads distribution metadata only and never imports
-plugin code. :func:`load_entry_point` imports exactly one entry point, checks what it gives, and
-caches the result for the process.
+The host reads three entry-point groups (:data:`GROUPS`) from the installed distributions'
+metadata, once per process (:func:`reset_discovery` forgets the scan, for tests and long-lived
+processes that install packages). Listing (:func:`discover_plugins`) reads distribution metadata
+only and never imports plugin code. :func:`load_entry_point` imports exactly one entry point,
+checks what it gives, and caches the result for the process.
+
+What is read, and when (it stays cheap with hundreds of distributions installed):
+
+* the scan lists the distributions with ``importlib.metadata.distributions()`` and takes each name
+  once, as ``importlib_metadata.entry_points()`` does (the first on ``sys.path``, keyed by the
+  name in its ``*.dist-info`` directory name; one without metadata gives way to a later one with
+  it). It reads each one's ``entry_points.txt`` and parses only the files that name a host group,
+  as ``importlib_metadata`` parses them. The scan reads no ``METADATA``;
+* a distribution's ``METADATA`` header (``Name``, ``Version``, ``Requires-Dist``; ``PKG-INFO`` and
+  ``requires.txt`` for an egg-info) is read the first time one of its entry points is needed as a
+  :class:`PluginInfo`: by a listing (all of them), or by :func:`lookup` and
+  :func:`load_entry_point` (that name's distributions only); once per scan. Name and version
+  always come from the metadata (a ``*.dist-info`` directory name is escaped: ``host_plugin_x``),
+  the compatibility check from ``Requires-Dist``. :func:`names_in` and :func:`suggest` read none.
+
+The standard library's ``importlib.metadata`` lists the distributions, not the
+``importlib_metadata`` backport: pydantic has already listed every ``sys.path`` directory with it
+(when the host's first model class was made), so the listing comes from its cache, and the
+backport's import (about 5 ms) is not needed to list plugins. If the backport is imported
+anyway, it takes over the standard library's finder and the scan gets the same distributions.
 
 What a listing reports for each entry point (its :attr:`PluginInfo.status`):
 
@@ -26,11 +46,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import pathlib
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from host._errors import PluginError
 from host._plugin_api import (
@@ -53,9 +75,6 @@ from host._switches import (
     current_switches,
     use_switches,
 )
-
-if TYPE_CHECKING:
-    import importlib_metadata
 
 __all__ = [
     "AUTOLOAD_ENV",
@@ -134,18 +153,36 @@ class PluginInfo:
 # -- the scan ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """One scanned entry point: its data (status before switches) and the loader."""
+def _read_text(dist: Any, filename: str, errors: str = "strict", until: bytes = b"") -> str | None:
+    """``dist.read_text(filename)``, with plain system calls for a directory on disk.
 
-    info: PluginInfo
-    entry_point: importlib_metadata.EntryPoint = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class _Scan:
-    entries: tuple[_Entry, ...]
-    by_name: Mapping[tuple[str, str], tuple[_Entry, ...]]
+    Reading a few small files per distribution through ``pathlib`` and ``io.open`` costs
+    several times what ``os.open``/``os.read`` does, which shows with hundreds of
+    distributions. Anything but a ``*.dist-info`` or ``*.egg-info`` directory on disk (a zip
+    file, another provider's distribution) is read by its own ``read_text``. With ``until``,
+    only the text up to its first occurrence is read and decoded (the rest is not needed).
+    ``None``: no such file (or it cannot be read).
+    """
+    path = getattr(dist, "_path", None)  # a PathDistribution's *.dist-info directory
+    if not isinstance(path, pathlib.Path):
+        text: str | None = dist.read_text(filename)
+        return text
+    chunks: list[bytes] = []
+    try:
+        fd = os.open(f"{path}{os.sep}{filename}", os.O_RDONLY)
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+                if until and until in chunk:
+                    break
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    data = b"".join(chunks)
+    if until and (cut := data.find(until)) >= 0:
+        data = data[: cut + len(until)]
+    return data.decode("utf-8", errors)
 
 
 _HEADER = re.compile(r"^(Name|Version|Requires-Dist):[ \t]*(.*)$", re.MULTILINE)
@@ -157,14 +194,15 @@ def _headers(dist: Any) -> tuple[str | None, str | None, list[str]]:
     Parsing only the header lines we need is several times faster than the e-mail parser
     behind ``Distribution.metadata``, which matters with hundreds of plugins installed.
     """
-    text = dist.read_text("METADATA")
+    text = _read_text(dist, "METADATA", until=b"\n\n")  # the headers, maybe more
     if text is None:  # egg-info and other layouts: the general (slower) path
         return dist.metadata["Name"], dist.version, list(dist.requires or [])
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
+    if "\r" in text:  # universal newlines, as a text-mode read gives
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    end = text.find("\n\n")  # the headers end at the first empty line (the body follows)
     fields: dict[str, str] = {}
     requires: list[str] = []
-    for key, value in _HEADER.findall(text.split("\n\n", 1)[0]):
+    for key, value in _HEADER.findall(text, 0, len(text) if end < 0 else end):
         if key == "Requires-Dist":
             requires.append(value.strip())
         else:
@@ -185,8 +223,6 @@ class _Described:
 
 def _describe(dist: Any) -> _Described:
     """Name, version and compatibility of ``dist``; unreadable metadata makes it ``broken``."""
-    if dist is None:
-        return _Described()
     name = version = None
     try:
         name, version, lines = _headers(dist)
@@ -201,33 +237,155 @@ def _describe(dist: Any) -> _Described:
     return _Described(name, version, requires, "incompatible" if problem else "ok", problem)
 
 
-def _scan_now() -> _Scan:
-    import importlib_metadata
+class _Source:
+    """A distribution that registers something in a host group; its metadata is read on need.
 
-    described: dict[int, _Described] = {}
-    entries: list[_Entry] = []
-    for ep in importlib_metadata.entry_points():
-        group = ep.group
-        if group not in GROUPS:
+    Its ``METADATA`` (name, version, ``Requires-Dist``) is read the first time one of its entry
+    points is listed or looked up, then kept with the scan.
+    """
+
+    __slots__ = ("_described", "dist")
+
+    def __init__(self, dist: Any) -> None:
+        self.dist = dist
+        self._described: _Described | None = None
+
+    def described(self) -> _Described:
+        # Reading twice from two threads gives equal results: no lock needed.
+        if self._described is None:
+            self._described = _describe(self.dist)
+        return self._described
+
+
+class _Entry:
+    """One scanned entry point: group, name and value from ``entry_points.txt``, and its source.
+
+    :attr:`info` (which needs the distribution's ``METADATA``) is made on first use.
+    """
+
+    __slots__ = ("_info", "group", "name", "source", "value")
+
+    def __init__(self, group: str, name: str, value: str, source: _Source) -> None:
+        self.group, self.name, self.value, self.source = group, name, value, source
+        self._info: PluginInfo | None = None
+
+    @property
+    def info(self) -> PluginInfo:
+        """The entry point as data, before switches (reads its distribution's metadata once)."""
+        if self._info is None:
+            about = self.source.described()
+            self._info = PluginInfo(
+                group=self.group,
+                name=self.name,
+                value=self.value,
+                distribution=about.name,
+                version=about.version,
+                status=about.status,
+                problem=about.problem,
+                requires_host=about.requires_host,
+            )
+        return self._info
+
+    def load(self) -> Any:
+        """Import the entry point and return the object it names."""
+        import importlib.metadata
+
+        return importlib.metadata.EntryPoint(self.name, self.value, self.group).load()
+
+
+@dataclass(frozen=True)
+class _Scan:
+    entries: tuple[_Entry, ...]
+    by_name: Mapping[tuple[str, str], tuple[_Entry, ...]]
+
+
+def _dedupe_key(dist: Any) -> object:
+    """The key ``importlib_metadata.entry_points()`` dedupes distributions by.
+
+    That is the normalized name, taken from the ``NAME-VERSION.dist-info`` (or ``NAME.egg-info``,
+    ``NAME-VERSION.egg-info``) directory name without reading ``METADATA``, else from the
+    metadata, as ``importlib_metadata`` does; a distribution that has neither is its own key
+    (not deduplicated, never a crash).
+    """
+    path = getattr(dist, "_path", None)  # a PathDistribution's *.dist-info directory
+    if isinstance(path, pathlib.Path):
+        stem, ext = os.path.splitext(path.name)
+        if ext in (".dist-info", ".egg-info"):
+            return normalize_distribution(stem.partition("-")[0])
+    try:
+        name = dist.name
+    except Exception:
+        name = None
+    return normalize_distribution(name) if isinstance(name, str) and name else id(dist)
+
+
+def _has_metadata(dist: Any) -> bool:
+    """Whether ``dist`` has metadata, as ``importlib_metadata.entry_points()`` asks."""
+    try:
+        has = getattr(dist, "_has_metadata", None)  # importlib_metadata's own test, if given
+        if callable(has):
+            return bool(has())
+        return any(dist.read_text(name) is not None for name in ("METADATA", "PKG-INFO"))
+    except Exception:
+        return False
+
+
+def _distributions() -> list[Any]:
+    """Every installed distribution once, as ``importlib_metadata.entry_points()`` takes them.
+
+    The first one on ``sys.path`` of each name, unless it has no metadata and a later one has
+    (what ``entry_points()`` does); whether a distribution has metadata is only asked when
+    several share a name.
+    """
+    import importlib.metadata
+
+    chosen: dict[object, Any] = {}
+    for dist in importlib.metadata.distributions():
+        key = _dedupe_key(dist)
+        first = chosen.setdefault(key, dist)
+        if first is not dist and not _has_metadata(first) and _has_metadata(dist):
+            chosen[key] = dist
+    return list(chosen.values())
+
+
+def _host_entry_points(text: str) -> list[tuple[str, str, str]]:
+    """(group, name, value) of each entry point of the host's groups in ``entry_points.txt``.
+
+    Parsed as ``importlib_metadata`` parses the file (stripped lines, ``#`` comments, ``[group]``
+    headers, ``name = value``); a line without ``=`` is skipped.
+    """
+    found: list[tuple[str, str, str]] = []
+    group: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
             continue
-        dist = ep.dist
-        about = described.get(id(dist))
-        if about is None:
-            about = described[id(dist)] = _describe(dist)
-        info = PluginInfo(
-            group=group,
-            name=ep.name,
-            value=ep.value,
-            distribution=about.name,
-            version=about.version,
-            status=about.status,
-            problem=about.problem,
-            requires_host=about.requires_host,
-        )
-        entries.append(_Entry(info, ep))
+        if line.startswith("[") and line.endswith("]"):
+            group = line.strip("[]")
+        elif group in GROUPS:
+            name, equals, value = line.partition("=")
+            if equals:
+                found.append((group, name.strip(), value.strip()))
+    return found
+
+
+def _scan_now() -> _Scan:
+    """Read ``entry_points.txt`` of every distribution; keep the host groups' entry points.
+
+    The same entry points as ``importlib_metadata.entry_points()`` gives, without parsing the
+    files that name no host group or making objects for other groups' entry points. No
+    ``METADATA`` is read here (see :class:`_Source`).
+    """
+    entries: list[_Entry] = []
+    for dist in _distributions():
+        text = _read_text(dist, "entry_points.txt", errors="replace")
+        if not text or "[host." not in text:  # every host group's header contains "[host."
+            continue
+        source = _Source(dist)
+        entries.extend(_Entry(*found, source) for found in _host_entry_points(text))
     by_name: dict[tuple[str, str], list[_Entry]] = {}
     for entry in entries:
-        by_name.setdefault((entry.info.group, entry.info.name), []).append(entry)
+        by_name.setdefault((entry.group, entry.name), []).append(entry)
     return _Scan(tuple(entries), {key: tuple(value) for key, value in by_name.items()})
 
 
@@ -312,7 +470,7 @@ def discover_plugins(
 
 def names_in(group: str) -> list[str]:
     """The sorted, distinct entry-point names of ``group`` (disabled ones included)."""
-    return sorted({e.info.name for e in _scan().entries if e.info.group == group})
+    return sorted({e.name for e in _scan().entries if e.group == group})
 
 
 def suggest(group: str, name: str) -> str:
@@ -466,7 +624,7 @@ def _load_now(info: PluginInfo) -> Any:
         f"{DISABLE_ENV}={info.name}."
     )
     try:
-        obj = found[0].entry_point.load()
+        obj = found[0].load()
     except Exception as exc:
         return _Failure(
             f"{info.describe()} failed to import: {type(exc).__name__}: {exc}. {fix}", exc

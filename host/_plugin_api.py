@@ -46,9 +46,13 @@ GROUPS = (RESOURCES_GROUP, EXECUTORS_GROUP, PLUGINS_GROUP)
 HOST_DISTRIBUTION = "host"
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+@functools.lru_cache(maxsize=4096)
 def normalize_distribution(name: str) -> str:
     """A distribution name as PEP 503 compares it (``Host_Plugin.SQL`` is ``host-plugin-sql``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _SEPARATORS.sub("-", name).lower()
 
 
 _REQUIREMENT = re.compile(
@@ -117,6 +121,8 @@ def host_requirements(requires: list[str]) -> list[str]:
     """The unconditional requirements on ``host`` among ``Requires-Dist`` lines."""
     found: list[str] = []
     for line in requires:
+        if line.lstrip()[:4].lower() != "host":  # cheap: most lines are about other projects
+            continue
         match = _REQUIREMENT.match(line)
         if not match or normalize_distribution(match.group("name")) != HOST_DISTRIBUTION:
             continue

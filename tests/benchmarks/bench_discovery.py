@@ -10,6 +10,8 @@ with a ``Requires-Dist: host`` line, ``entry_points.txt`` registering one resour
 its module. Both environments have the same ``sys.path`` length. The script runs, interleaved:
 
 * ``host plugins`` (the console script, whole process, wall time measured by this script);
+* the same with ``PYDANTIC_DISABLE_PLUGINS=1`` (here only, to measure pydantic's part: the host
+  never sets it for users);
 * in a fresh interpreter, timed there with ``perf_counter``: ``import host``, then the command's
   own work (``host._cli.main(["plugins"])``: the discovery scan, the listing and its printing).
 
@@ -17,7 +19,7 @@ The split shows where added time comes from: ``import host`` includes pydantic's
 every distribution's entry points for pydantic plugins (done when the first model class is
 created; ``PYDANTIC_DISABLE_PLUGINS`` switches it off), the command's work is the host's
 discovery. It prints the median of each, the difference and the ratio. The target of issue 3:
-the 300 plugins add at most 30 ms to listing them.
+the 300 plugins add at most 30 ms to listing them (the first row).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ import time
 from pathlib import Path
 
 HOST = str(Path(sys.executable).with_name("host"))
+#: Bytecode for every probe, as the suite runner keeps it (``tests/benchmarks/__main__.py``): an
+#: installed package has its ``.pyc`` files, while host is installed editable here and
+#: ``PYTHONDONTWRITEBYTECODE`` may be set.
+PYCACHE = Path(__file__).resolve().parent / "results" / "pycache"
 
 MODULE = '''from host import ConfigurableResource
 
@@ -81,15 +87,22 @@ def make_distributions(target: Path, count: int) -> None:
         (target / f"{name}.py").write_text(MODULE.format(i=i))
 
 
-def _env(path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOST_", "PYTHONPATH"))}
+def _env(path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HOST_", "PYTHONPATH", "PYDANTIC_DISABLE_PLUGINS"))
+        and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["PYTHONPATH"] = str(path)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env.update(extra)
     return env
 
 
-def _command(path: Path) -> float:
+def _command(path: Path, **extra: str) -> float:
     start = time.perf_counter()
-    subprocess.run([HOST, "plugins"], env=_env(path), check=True, capture_output=True)
+    subprocess.run([HOST, "plugins"], env=_env(path, **extra), check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -116,17 +129,21 @@ def main() -> int:
             _command(path)
             _in_process(path)
         command: dict[str, list[float]] = {"empty": [], "plugins": []}
+        no_pydantic_scan: dict[str, list[float]] = {"empty": [], "plugins": []}
         imports: dict[str, list[float]] = {"empty": [], "plugins": []}
         work: dict[str, list[float]] = {"empty": [], "plugins": []}
         counts: dict[str, int] = {}
-        for _ in range(args.runs):
-            for label, path in (("empty", empty), ("plugins", full)):
+        for round_ in range(args.runs):
+            order = [("empty", empty), ("plugins", full)]
+            for label, path in order if round_ % 2 == 0 else order[::-1]:
                 command[label].append(_command(path))
+                no_pydantic_scan[label].append(_command(path, PYDANTIC_DISABLE_PLUGINS="1"))
                 seconds_import, seconds_work, counts[label] = _in_process(path)
                 imports[label].append(seconds_import)
                 work[label].append(seconds_work)
     medians = {
         "host_plugins_command": command,
+        "host_plugins_command_without_pydantic_plugin_scan": no_pydantic_scan,
         "import_host": imports,
         "host_plugins_in_process": work,
     }
@@ -145,6 +162,7 @@ def main() -> int:
     )
     labels = {
         "host_plugins_command": "host plugins, whole process",
+        "host_plugins_command_without_pydantic_plugin_scan": "  same, PYDANTIC_DISABLE_PLUGINS=1",
         "import_host": "  of which: import host",
         "host_plugins_in_process": "  of which: discovery + listing",
     }
@@ -152,7 +170,7 @@ def main() -> int:
         row = figures[key]
         assert isinstance(row, dict)
         print(
-            f"  {label:32} {row['empty_ms']:6.1f} ms -> {row['plugins_ms']:6.1f} ms: "
+            f"  {label:34} {row['empty_ms']:6.1f} ms -> {row['plugins_ms']:6.1f} ms: "
             f"{row['added_ms']:+6.1f} ms (x{row['plugins_ms'] / row['empty_ms']:.2f})"
         )
     return 0
