@@ -39,7 +39,10 @@ class StepOutcome(NamedTuple):
 def execute_step(
     step: Step, inputs: Mapping[str, Any], stack: ResourceStack, runtime: ProcessRuntime
 ) -> StepOutcome:
-    """Run ``step`` with its upstream outputs ``inputs``, bringing its resources up on demand.
+    """Run ``step``, bringing its resources up on demand.
+
+    ``inputs`` maps asset keys to outputs and holds at least the step's upstream assets (the
+    in-process executor passes every output of the run so far; only the upstream ones are read).
 
     An ``Exception`` from a resource, the asset, or a ``host_asset_start`` /
     ``host_asset_success`` observer fails the asset (returned, not raised); one from a

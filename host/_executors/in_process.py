@@ -27,14 +27,14 @@ class InProcessExecutor(Executor):
         try:
             with ResourceStack(run.resources, runtime) as stack:
                 for key, step in run.plan.steps.items():
-                    # No asset is blocked before one has failed or been skipped, and one with
-                    # no upstream asset takes no inputs: the lookups are skipped then.
+                    # No asset is blocked before one has failed or been skipped: the lookup is
+                    # skipped until then. Every upstream output is in ``outputs`` by now (the
+                    # plan's order), so it serves as the inputs as it is.
                     blocker = run.blocked_by(key) if run.failures or run.skipped else None
                     if blocker is not None:
                         run.skip(key, blocker)
                     else:
-                        inputs = run.inputs_for(key) if step.upstream else {}
-                        outcome = execute_step(step, inputs, stack, runtime)
+                        outcome = execute_step(step, outputs, stack, runtime)
                         if outcome.ok:
                             outputs[key] = outcome.output
                         else:
