@@ -3,10 +3,10 @@
 The public API is what ``__all__`` lists; everything in underscore modules is private.
 
 What defining resources and assets needs (``ConfigurableResource``, ``EnvVar``, ``@asset``, the
-contexts, the errors, ``hookimpl``/``hookspec``) is imported with the package. What running
-needs (``run_assets``, the events and ``RunResult``, executors, the run config, discovery) is
-imported on first use (PEP 562 ``__getattr__``): a plugin package that only defines a resource,
-a worker process and ``host plugins`` do not pay for the rest.
+contexts, the errors) is imported with the package. What running needs (``run_assets``, the
+events and ``RunResult``, executors, the run config, discovery) and what hook plugins need
+(``hookimpl``, ``hookspec``, ``PLUGIN_API_VERSION``; pluggy) is imported on first use (PEP 562
+``__getattr__``): a package that only defines a resource does not pay for the rest.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from host._errors import (
     RunTimeoutError,
     WorkerDiedError,
 )
-from host._hookspecs import hookimpl, hookspec
-from host._plugin_api import PLUGIN_API_VERSION
 from host._resource import ConfigurableResource, EnvVar
 
 if TYPE_CHECKING:
@@ -49,6 +47,8 @@ if TYPE_CHECKING:
         RunStarted,
     )
     from host._executors.base import Executor, ExecutorConfig, RunState
+    from host._hookspecs import hookimpl, hookspec
+    from host._plugin_api import PLUGIN_API_VERSION
     from host._run import run_assets
 
 #: Public names imported on first use: name -> the module that defines it.
@@ -71,6 +71,8 @@ _LAZY = {
         "host._events",
     ),
     **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host._executors.base"),
+    **dict.fromkeys(("hookimpl", "hookspec"), "host._hookspecs"),
+    "PLUGIN_API_VERSION": "host._plugin_api",
     "run_assets": "host._run",
 }
 

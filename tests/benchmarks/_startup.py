@@ -11,7 +11,8 @@ may be set): every probe runs with ``PYTHONPYCACHEPREFIX`` pointing at one direc
 
 ``import host`` loads what defining resources and assets needs; the run machinery is imported
 on first use (``host/__init__.py``). ``import host, run_assets`` times both, for the whole
-cost of a process that runs assets.
+cost of a process that runs assets, and ``pydantic`` times pydantic with its first model
+class, the floor under ``import host``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ _PROBE = (
 STATEMENTS = {
     "host": "import host",
     "host_run": "import host; from host import run_assets",
+    # The floor under host's import: pydantic and its first model class (ConfigurableResource
+    # is one); the first model pays pydantic's plugin scan and lazy imports.
+    "pydantic": "import pydantic; pydantic.create_model('M', x=(int, 0))",
     "dagster": "import dagster",
 }
 
@@ -107,12 +111,12 @@ def import_breakdown(python: str, module: str, top: int = 8) -> list[dict[str, A
 def run_startup(repetitions: int, dagster_python: str | None) -> dict[str, Any]:
     """Median ``import host`` (alone and with ``run_assets``), and ``import dagster`` in its
     environment, in fresh processes with warm bytecode caches."""
-    pythons = {"host": sys.executable, "host_run": sys.executable}
+    pythons = {"host": sys.executable, "host_run": sys.executable, "pydantic": sys.executable}
     if dagster_python is not None:
         pythons["dagster"] = dagster_python
     for name, python in pythons.items():  # untimed: fills the bytecode cache
         _import_seconds(python, name)
-    samples: dict[str, list[float]] = {"host": [], "host_run": [], "dagster": []}
+    samples: dict[str, list[float]] = {name: [] for name in STATEMENTS}
     names = list(pythons)
     for round_ in range(repetitions):
         for name in names if round_ % 2 == 0 else names[::-1]:
