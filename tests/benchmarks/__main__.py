@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sizes": run_in_process(kind, SIZES, reps, worker, dagster_reps)})
         record("multiprocess", lambda: {"contenders": run_multiprocess(
             2 if args.quick else 5, worker, 1 if args.quick else 3)})
-        record("discovery", lambda: run_discovery(5 if args.quick else 15))
+        record("discovery", lambda: run_discovery(7 if args.quick else 31))
         record("import", lambda: run_startup(
             5 if args.quick else 15, str(dagster_python) if dagster_python else None))
         record("memory", run_memory)

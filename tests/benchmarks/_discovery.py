@@ -6,7 +6,13 @@ throwaway directory on ``PYTHONPATH`` holds, for each, a ``*.dist-info`` folder 
 type (``host.resources``) and one hook plugin (``host.plugins``). The baseline run gets an empty
 directory on ``PYTHONPATH``, so both runs have the same ``sys.path``. Each figure is the wall time
 of the whole command, from the parent, interleaved between the two environments; ``import host``
-alone is also timed, inside a fresh interpreter, to tell start-up from the command's own work.
+alone and the ``host plugins`` command's own work (after the import) are also timed inside a fresh
+interpreter, to tell start-up from the command's work.
+
+The time added is the difference of the two medians; the median of the paired differences (each
+round runs both environments back to back, in alternating order) is reported beside it. Where
+the two disagree, the machine's own jitter (page cache reclaimed, other load) is larger than
+what is measured, and the parts timed inside the process are the steadier figures.
 """
 
 from __future__ import annotations
@@ -81,6 +87,14 @@ def command() -> tuple[list[str] | None, str]:
 IMPORT_PROBE = (
     "import time; start = time.perf_counter(); import host; print(time.perf_counter() - start)"
 )
+#: Times the ``host plugins`` command's own work (discovery and listing) after ``import host``.
+COMMAND_PROBE = (
+    "import contextlib, io, time, host; start = time.perf_counter()\n"
+    "from host._cli import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    main(['plugins'])\n"
+    "print(time.perf_counter() - start)"
+)
 
 
 def _run(argv: list[str], pythonpath: Path) -> float:
@@ -92,7 +106,7 @@ def _run(argv: list[str], pythonpath: Path) -> float:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    if argv[-1] == IMPORT_PROBE:
+    if argv[-1] in (IMPORT_PROBE, COMMAND_PROBE):
         return float(done.stdout.strip().splitlines()[-1])
     return seconds
 
@@ -112,6 +126,7 @@ def run_discovery(repetitions: int) -> dict[str, Any]:
             "plugins": [*base, "plugins"],
             "resources": [*base, "resources"],
             "import host": [sys.executable, "-c", IMPORT_PROBE],
+            "plugins, in process": [sys.executable, "-c", COMMAND_PROBE],
         }
         for label, argv in commands.items():
             try:
@@ -126,10 +141,12 @@ def run_discovery(repetitions: int) -> dict[str, Any]:
                 for env, path in order if round_ % 2 == 0 else order[::-1]:
                     samples[env].append(_run(argv, path))
             medians = {env: statistics.median(values) for env, values in samples.items()}
+            paired = [b - a for a, b in zip(samples["0"], samples[str(PLUGINS)], strict=True)]
             figures[label] = {
                 "median_s": medians,
                 "samples_s": samples,
                 "added_ms": (medians[str(PLUGINS)] - medians["0"]) * 1e3,
+                "added_ms_paired": statistics.median(paired) * 1e3,
             }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
