@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -23,6 +23,9 @@ from host._errors import PluginError
 from host._hookspecs import PROJECT_NAME, ResourceSpec, RunSpec
 from host._plugin_api import PLUGINS_GROUP
 from host._switches import PluginSwitches, current_switches
+
+if TYPE_CHECKING:
+    from host._discovery import PluginInfo
 
 __all__ = ["hook_plugin_problems", "make_plugin_manager", "run_plugin_manager"]
 
@@ -54,7 +57,7 @@ def _installed_hook_plugins(
     return loaded
 
 
-def _hook_plugin_infos(switches: PluginSwitches) -> tuple[Any, ...]:
+def _hook_plugin_infos(switches: PluginSwitches) -> tuple[PluginInfo, ...]:
     """The installed hook plugins as discovered (``PluginInfo``); none are looked for when the
     switches let none load (autoload off, none enabled by name)."""
     if not switches.autoload and not switches.enable:
@@ -105,7 +108,7 @@ def make_plugin_manager(
 
 _reused_lock = threading.Lock()
 #: (switches, installed hook plugins as discovered, manager) of the last run with no extras.
-_reused: list[tuple[PluginSwitches, Any, pluggy.PluginManager]] = []
+_reused: list[tuple[PluginSwitches, tuple[PluginInfo, ...], pluggy.PluginManager]] = []
 
 
 def run_plugin_manager(
