@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from host._context import AssetExecutionContext
-from host._errors import HostError, ResourceTeardownError, RunTimeoutError
+from host._errors import HostError, ResourceSetupError, ResourceTeardownError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event
 from host._executors._shipping import ShippedError, dumps, loads, needed_resources
 from host._executors.base import RunState
@@ -159,15 +160,55 @@ class _OutputShipper:
 
 
 class _LockedStack(ResourceStack):
-    """A resource stack for a process that runs assets in several threads at once."""
+    """A resource stack for a process that runs assets in several threads at once.
+
+    Resources come up under a lock, once per process. A teardown (from another thread, e.g. when
+    the run is interrupted) does not wait for a resource that is coming up: the thread bringing
+    it up tears it down itself as soon as it is up, and the asset asking for it fails. Once the
+    stack is torn down, nothing more is brought up.
+    """
 
     def __init__(self, graph: ResourceGraph, runtime: ProcessRuntime) -> None:
         super().__init__(graph, runtime)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # held while a resource comes up
+        self._exit_lock = threading.Lock()  # held while resources go down (never the other)
+        self._down = False
+
+    def _ended(self, key: str) -> ResourceSetupError:
+        return ResourceSetupError(
+            f"resource {key!r} was not brought up in process {os.getpid()}: the run has ended "
+            f"here and its resources were torn down.",
+            resource_key=key,
+            phase="setup",
+        )
 
     def get(self, key: str) -> Any:
         with self._lock:
-            return super().get(key)
+            if self._down:
+                raise self._ended(key)
+            value = super().get(key)
+            if self._down:  # torn down while this one came up: take it down too
+                self._tear_down(None, None, None)
+                raise self._ended(key)
+            return value
+
+    def _tear_down(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._exit_lock:
+            super().__exit__(exc_type, exc, tb)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._down = True
+        self._tear_down(exc_type, exc, tb)
 
 
 class WorkerRun:

@@ -229,7 +229,8 @@ class _DaskRun:
             return  # given up on already
         key = self.pending.pop(future.key)
         exc: BaseException | None = None
-        if future.status == "finished":
+        status = future.status
+        if status == "finished":
             try:
                 task: TaskResult = future.result()
             except Exception as lost:  # its result was lost with its worker before it came
@@ -243,14 +244,23 @@ class _DaskRun:
                     self.blobs[key] = blob
                 self._record(outcome)
                 return
-        if exc is None:
+        if exc is None and status not in ("lost", "cancelled"):
             exc = future.exception()
         future.release()
-        if isinstance(exc, KilledWorker):
+        if exc is None:
+            # Dask gives no error: the output was lost with the worker that held it (status
+            # "lost"), or the task was cancelled; either way, a worker of the run went away.
+            error: BaseException = WorkerDiedError(
+                f"Dask lost asset {key!r} (its future is {status!r}): the worker that ran it or "
+                f"held its output went away before the output was fetched. The run was ended: "
+                f"no further asset was started."
+            )
+            self.ended_by = self.ended_by or key
+        elif isinstance(exc, KilledWorker):
             address = exc.last_worker.address
             pid = self.pids.get(address)
             where = f"process {pid} ({address})" if pid else f"at {address}"
-            error: BaseException = WorkerDiedError(
+            error = WorkerDiedError(
                 f"Dask worker {where} died while running asset {key!r}; Dask does not say how "
                 f"(the worker's nanny logs it). The run was ended: no further asset was "
                 f"started."
