@@ -73,6 +73,7 @@ from host._switches import (
     ENABLE_ENV,
     PluginSwitches,
     current_switches,
+    qualified,
     use_switches,
 )
 
@@ -95,6 +96,7 @@ __all__ = [
     "names_in",
     "reset_discovery",
     "suggest",
+    "switch_name",
     "use_switches",
 ]
 
@@ -522,13 +524,30 @@ def lookup(
             f"{name!r} in {group} is registered by several distributions: "
             f"{', '.join(i.origin + ' (' + i.value + ')' for i in conflicting)}. Pick one in the "
             f"run config (distribution = \"NAME\" next to the name), or uninstall or switch off "
-            f"all but one ({DISABLE_ENV}=DISTRIBUTION)."
+            f"all but one ({DISABLE_ENV}="
+            f"{' or '.join(switch_name(info) for info in conflicting)})."
         )
     usable = [info for info in infos if info.status == "ok"]
     if usable:
         return usable[0]
     problems = "; ".join(f"{info.describe()} is {_said(info)}" for info in infos)
     raise PluginError(f"{name!r} in {group} cannot be used: {problems}.")
+
+
+def switch_name(info: PluginInfo) -> str:
+    """What to put in ``HOST_DISABLE_PLUGINS`` to switch off ``info`` and nothing else.
+
+    Its entry-point name, or ``DIST:NAME`` when another distribution registers the same name
+    (in any group): a bare name would switch that one off too.
+    """
+    dist = normalize_distribution(info.distribution or "")
+    shared = any(
+        normalize_distribution(entry.info.distribution or "") != dist
+        for (_, name), entries in _scan().by_name.items()
+        if name == info.name
+        for entry in entries
+    )
+    return qualified(info.name, info.distribution) if shared else info.name
 
 
 def _said(info: PluginInfo) -> str:
@@ -621,11 +640,13 @@ def _load_now(info: PluginInfo) -> Any:
         return _Failure(f"{info.describe()} is no longer installed.", None)
     fix = (
         f"Reinstall or fix {info.distribution or 'the distribution'}, or switch it off with "
-        f"{DISABLE_ENV}={info.name}."
+        f"{DISABLE_ENV}={switch_name(info)}."
     )
     try:
         obj = found[0].load()
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit at import too: the plugin is broken, not the run
         return _Failure(
             f"{info.describe()} failed to import: {type(exc).__name__}: {exc}. {fix}", exc
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,41 +51,38 @@ class ResourceGraph:
                     f"resources by parameter name."
                 )
             key_of.setdefault(id(value), key)
-
-        def visit(key: str, value: Any) -> str:
-            known = key_of.get(id(value))
-            if known is not None and known in nodes:
-                return known
-            key_of[id(value)] = key
-            deps: dict[str, str] = {}
-            nodes[key] = ResourceNode(key, value, deps)
-            if isinstance(value, ConfigurableResource):
-                for field, dep in value.dependencies().items():
-                    deps[field] = visit(key_of.get(id(dep), f"{key}.{field}"), dep)
-            return key
-
         for key, value in resources.items():
-            canonical = visit(key_of[id(value)], value)
+            canonical = key_of[id(value)]
+            if canonical not in nodes:
+                _index(canonical, value, key_of, nodes)
             if canonical != key:
                 # The same object under a second key: an alias of the first node.
                 nodes[key] = nodes[canonical]
         return cls(nodes)
 
     def closure(self, keys: Iterable[str]) -> list[str]:
-        """``keys`` and everything they depend on, dependencies first."""
-        seen: dict[str, None] = {}
+        """``keys`` and everything they depend on, dependencies first.
 
-        def walk(key: str) -> None:
-            node = self.nodes[key]
-            if node.key in seen:
-                return
-            for dep in node.deps.values():
-                walk(dep)
-            seen[node.key] = None
-
-        for key in keys:
-            walk(key)
-        return list(seen)
+        Iterative (a chain of any depth is fine) and linear in the number of nodes and edges.
+        """
+        done: dict[str, None] = {}
+        for root in keys:
+            start = self.nodes[root].key
+            if start in done:
+                continue
+            entered = {start}
+            stack = [(start, iter(self.nodes[start].deps.values()))]
+            while stack:
+                key, pending = stack[-1]
+                for dep in pending:
+                    if dep not in done and dep not in entered:
+                        entered.add(dep)
+                        stack.append((dep, iter(self.nodes[dep].deps.values())))
+                        break
+                else:
+                    stack.pop()
+                    done[key] = None
+        return list(done)
 
     def check_environment(self, keys: Iterable[str], advice: str = "before the run") -> None:
         """Every EnvVar that bringing up ``keys`` (with dependencies) reads is set here.
@@ -111,3 +108,66 @@ class ResourceGraph:
     def types(self) -> dict[str, type]:
         """Top-level key -> class of the configured object."""
         return {key: type(node.resource) for key, node in self.nodes.items() if "." not in key}
+
+
+def _index(
+    key: str, value: Any, key_of: dict[int, str], nodes: dict[str, ResourceNode]
+) -> None:
+    """Add ``value`` under ``key`` and every resource it reaches to ``nodes``, depth first.
+
+    Iterative, so a chain of dependencies of any depth is fine. A dependency already indexed
+    (a shared object, or a top-level key) is referred to by its key; one that is on the path
+    from ``key`` to itself is a cycle.
+
+    Raises:
+        DefinitionError: a resource depends on itself, directly or through others.
+    """
+    path: list[_Visit] = []
+    on_path: set[int] = set()
+
+    def enter(key: str, value: Any) -> None:
+        key_of[id(value)] = key
+        visit = _Visit(key, value)
+        nodes[key] = ResourceNode(key, value, visit.deps)
+        path.append(visit)
+        on_path.add(id(value))
+
+    enter(key, value)
+    while path:
+        here = path[-1]
+        for field, dep in here.fields:
+            if id(dep) in on_path:
+                raise _cycle(path, field, dep)
+            dep_key = here.deps[field] = key_of.get(id(dep), f"{here.key}.{field}")
+            if dep_key not in nodes:
+                enter(dep_key, dep)
+                break
+        else:
+            path.pop()
+            on_path.discard(id(here.value))
+
+
+class _Visit:
+    """A resource on the path of :func:`_index`: its dependencies still to walk."""
+
+    def __init__(self, key: str, value: Any) -> None:
+        self.key = key
+        self.value = value
+        self.deps: dict[str, str] = {}
+        self.fields: Iterator[tuple[str, Any]] = (
+            iter(value.dependencies().items())
+            if isinstance(value, ConfigurableResource)
+            else iter(())
+        )
+
+
+def _cycle(path: list[_Visit], field: str, dep: Any) -> DefinitionError:
+    keys = [visit.key for visit in path]
+    back = next(visit.key for visit in path if visit.value is dep)
+    chain = " -> ".join([*keys[keys.index(back):], back])
+    top, parent = path[0], path[-1].key
+    return DefinitionError(
+        f"resource {top.key!r} ({type(top.value).__name__}) depends on itself: field {field!r} "
+        f"of {parent!r} holds {back!r} ({type(dep).__name__}) again ({chain}). A resource "
+        f"cannot be its own dependency; give {parent}.{field} another resource."
+    )

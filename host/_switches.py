@@ -26,15 +26,38 @@ __all__ = [
     "ENABLE_ENV",
     "PluginSwitches",
     "current_switches",
+    "matches",
+    "qualified",
     "use_switches",
 ]
 
-#: Comma-separated entry-point or distribution names that are never imported.
+#: Comma-separated entry-point names, distribution names or ``DIST:NAME`` never imported.
 DISABLE_ENV = "HOST_DISABLE_PLUGINS"
 #: ``1`` (or ``true``/``yes``): no third-party hook plugin (``host.plugins``) loads by itself.
 AUTOLOAD_ENV = "HOST_DISABLE_PLUGIN_AUTOLOAD"
 #: Comma-separated hook plugins that load even when autoload is off (like ``PYTEST_PLUGINS``).
 ENABLE_ENV = "HOST_ENABLE_PLUGINS"
+
+
+def qualified(name: str, distribution: str | None) -> str:
+    """The switch that names only entry point ``name`` of ``distribution``: ``DIST:NAME``."""
+    if distribution is None:
+        return name
+    return f"{normalize_distribution(distribution)}:{name}"
+
+
+def matches(switch: str, name: str, distribution: str | None) -> bool:
+    """Whether ``switch`` names entry point ``name`` of ``distribution``.
+
+    A switch is an entry-point name (in every group and distribution), a distribution name
+    (every entry point it registers), or ``DIST:NAME`` (entry point ``NAME`` of distribution
+    ``DIST`` only: the way to switch off one of two distributions' entry points of one name).
+    """
+    dist = normalize_distribution(distribution) if distribution else None
+    wanted_dist, colon, wanted_name = switch.partition(":")
+    if colon:
+        return wanted_name.strip() == name and normalize_distribution(wanted_dist.strip()) == dist
+    return switch == name or (dist is not None and normalize_distribution(switch) == dist)
 
 
 def _split(text: str) -> frozenset[str]:
@@ -45,8 +68,9 @@ def _split(text: str) -> frozenset[str]:
 class PluginSwitches:
     """Which entry points may load: the environment plus the run config's ``[plugins]``.
 
-    A name in ``disable`` matches an entry-point name (in any group) or a distribution name
-    (every entry point it registers). Disabling wins over enabling. ``enable`` names hook plugins
+    A name in ``disable`` matches an entry-point name (in any group), a distribution name
+    (every entry point it registers), or ``DIST:NAME`` (one distribution's entry point ``NAME``;
+    see :func:`matches`). Disabling wins over enabling. ``enable`` names hook plugins
     that load even when autoload is off (like ``pytest -p NAME``).
 
     Attributes:
@@ -87,9 +111,8 @@ class PluginSwitches:
 
     def disabled_reason(self, info: PluginInfo) -> str | None:
         """Why ``info`` must not be imported under these switches, or ``None``."""
-        dist = normalize_distribution(info.distribution) if info.distribution else None
         for name in sorted(self.disable):
-            if name == info.name or (dist is not None and normalize_distribution(name) == dist):
+            if matches(name, info.name, info.distribution):
                 return (
                     f"disabled by name {name!r} (in {DISABLE_ENV} or the run config's "
                     f"[plugins] disable)"
