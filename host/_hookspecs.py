@@ -108,6 +108,10 @@ class RunSpec:
     def host_run_start(self, run_id: str, executor: str, assets: tuple[str, ...]) -> None:
         """A run is about to start; nothing has been brought up yet.
 
+        An observer: an exception raised here is logged on the ``host.plugins`` logger naming
+        the plugin, and the run goes on (as for every observer hook; a ``KeyboardInterrupt``
+        still interrupts the run).
+
         Args:
             run_id: the run's id.
             executor: the executor's name.
@@ -118,6 +122,9 @@ class RunSpec:
     def host_run_success(self, result: RunResult) -> None:
         """A run finished with no failure, after every teardown.
 
+        An observer: an exception raised here is logged on the ``host.plugins`` logger naming
+        the plugin; the run's result is returned as it is.
+
         Args:
             result: the run's result.
         """
@@ -126,6 +133,9 @@ class RunSpec:
     def host_run_failure(self, result: RunResult) -> None:
         """A run finished with failures, after every teardown.
 
+        An observer: an exception raised here is logged on the ``host.plugins`` logger naming
+        the plugin; the run's result (or ``RunFailure``) is given as it is.
+
         Args:
             result: the run's result (see ``failures`` and ``resource_errors``).
         """
@@ -133,6 +143,10 @@ class RunSpec:
     @hookspec
     def host_asset_start(self, context: AssetExecutionContext) -> None:
         """An asset is about to run; its resources are up and its inputs computed.
+
+        Called in the process that runs the asset, on every executor. An exception raised here
+        fails the asset before it is computed, with that exception as its error (downstream
+        assets are skipped, ``host_asset_failure`` is called).
 
         Args:
             context: the asset's execution context.
@@ -186,6 +200,11 @@ class RunSpec:
 
         Resource phase events (:class:`host.ResourceEvent`) carry key, phase, pid and duration,
         including those that happened in worker processes.
+
+        An observer: each implementation is called on its own, and an exception one raises
+        (a closed output's ``BrokenPipeError``, a bug) never fails the resource phase or asset
+        the event is about: it is logged on the ``host.plugins`` logger naming the plugin (with
+        its traceback the first time in a run), and the others and the run go on.
 
         Args:
             event: the event.

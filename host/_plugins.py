@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import types
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -27,7 +28,7 @@ from host._switches import PluginSwitches, current_switches
 if TYPE_CHECKING:
     from host._discovery import PluginInfo
 
-__all__ = ["hook_plugin_problems", "make_plugin_manager", "run_plugin_manager"]
+__all__ = ["hook_plugin_problems", "make_plugin_manager", "observer", "run_plugin_manager"]
 
 _log = logging.getLogger("host.plugins")
 _warned: set[str] = set()
@@ -134,3 +135,70 @@ def run_plugin_manager(
         manager = make_plugin_manager(switches=switches)
         _reused[:] = [(switches, installed, manager)]
         return manager
+
+
+def observer(caller: pluggy.HookCaller) -> Callable[..., None]:
+    """Call every implementation of the observer hook ``caller`` on its own, isolated.
+
+    An observer (``host_event``, ``host_run_start``, ``host_run_success``,
+    ``host_run_failure``) never changes the run: an ``Exception`` one implementation raises (a
+    closed stdout's ``BrokenPipeError``, a bug) is logged on the ``host.plugins`` logger naming
+    that plugin (with its traceback the first time in each run, without it after), and the
+    other implementations and the run go on. A ``BaseException`` (``KeyboardInterrupt``)
+    propagates: it interrupts the run.
+
+    The implementations are called in pluggy's order with the arguments each one asks for, as
+    pluggy calls them, but without its machinery (``host_event`` runs for every event). When a
+    plugin wraps the hook (``wrapper=True``), the hook is called through pluggy as a whole and
+    a failure is reported for all of its plugins together.
+
+    Returns:
+        A function taking the hook's arguments by keyword; it returns nothing.
+    """
+    impls = caller.get_hookimpls()
+    calls: list[tuple[str, Callable[[dict[str, Any]], object]]]
+    if any(impl.wrapper or impl.hookwrapper for impl in impls):
+        names = ", ".join(sorted(_label(impl) for impl in impls))
+        calls = [(f"plugins {names}", lambda kwargs: caller(**kwargs))]
+    else:
+        calls = [(f"plugin {_label(impl)}", _call_impl(impl)) for impl in reversed(impls)]
+    failed: set[int] = set()
+
+    def notify(**kwargs: Any) -> None:
+        for index, (who, call) in enumerate(calls):
+            try:
+                call(kwargs)
+            except Exception:
+                first = index not in failed
+                failed.add(index)
+                _log.error(
+                    "hook %s failed in %s; the run goes on without it there",
+                    who,
+                    caller.name,
+                    exc_info=first,
+                )
+
+    return notify
+
+
+def _label(impl: pluggy.HookImpl) -> str:
+    """``'name' (module.Class)`` of a hook implementation's plugin; the name alone when pluggy
+    made it up (an object registered without one, e.g. ``run_assets(plugins=[...])``)."""
+    plugin = impl.plugin
+    if isinstance(plugin, types.ModuleType):
+        kind = plugin.__name__
+    else:
+        cls = plugin if isinstance(plugin, type) else type(plugin)
+        kind = f"{cls.__module__}.{cls.__qualname__}"
+    if impl.plugin_name == str(id(plugin)):
+        return kind
+    return f"{impl.plugin_name!r} ({kind})"
+
+
+def _call_impl(impl: pluggy.HookImpl) -> Callable[[dict[str, Any]], object]:
+    function, argnames = impl.function, impl.argnames
+
+    def call(kwargs: dict[str, Any]) -> object:
+        return function(*[kwargs[name] for name in argnames])
+
+    return call

@@ -15,7 +15,7 @@ from host._executors.base import Executor, RunState
 from host._executors.registry import resolve_executor
 from host._graph import Plan, build_plan
 from host._interrupts import sigterm_raises_systemexit
-from host._plugins import run_plugin_manager
+from host._plugins import observer, run_plugin_manager
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._scoped_plugins import with_scoped_plugins
@@ -108,7 +108,7 @@ def run_assets(
 
     start = time.perf_counter()
     emit(RunStarted(run_id, executor=chosen.name, assets=plan.order))
-    manager.hook.host_run_start(run_id=run_id, executor=chosen.name, assets=plan.order)
+    observer(manager.hook.host_run_start)(run_id=run_id, executor=chosen.name, assets=plan.order)
     # An executor that does not count the timeout itself is interrupted where it runs.
     deadline = Deadline(None if chosen.supports_timeout else seconds)
     state.run_deadline = deadline
@@ -136,9 +136,9 @@ def run_assets(
         events=tuple(events),
     )
     if success:
-        manager.hook.host_run_success(result=result)
+        observer(manager.hook.host_run_success)(result=result)
         return result
-    manager.hook.host_run_failure(result=result)
+    observer(manager.hook.host_run_failure)(result=result)
     if raise_on_error:
         raise RunFailure(_summary(result), result) from state.first_exception
     return result
@@ -230,14 +230,16 @@ def _event_sink(
 
     Without ``host_event`` observers the events are appended as they are (errors are masked
     when the run ends); an observer gets each event with known ``secrets`` masked in its error.
+    An observer that raises is reported and the run goes on (:func:`host._plugins.observer`).
     """
     if not host_event.get_hookimpls():
         return events.append
+    notify = observer(host_event)
 
     def emit(event: Event) -> None:
         event = mask_event(event, secrets)
         events.append(event)
-        host_event(event=event)
+        notify(event=event)
 
     return emit
 
