@@ -19,7 +19,6 @@ from host import (
     HostError,
     InitResourceContext,
     ResourceEvent,
-    RunFailure,
     asset,
     run_assets,
 )
