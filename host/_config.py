@@ -36,7 +36,15 @@ from host._executors.base import Executor
 from host._executors.registry import executor_class
 from host._graph import build_plan
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
-from host._resource import ConfigurableResource, EnvVar, config_error_from_validation
+from host._resource import (
+    KEEP,
+    ConfigurableResource,
+    EnvVar,
+    config_error_from_validation,
+    env_references,
+    location_text,
+    replace_values,
+)
 from host._resource_graph import ResourceGraph
 from host._switches import PluginSwitches, current_switches, use_switches
 from host._timeouts import PhaseTimeouts, Seconds
@@ -533,7 +541,7 @@ class _Builder:
                 if resource is None:
                     continue  # a dependency failed; its own problem is reported
                 if shares_environment:
-                    resource.instantiate(key, resource.dependencies())
+                    resource.check_environment(key, advice="where host runs")
             except HostError as exc:
                 self.problems.append(exc)
                 continue
@@ -565,20 +573,26 @@ class _Builder:
                 field=unknown[0],
             )
         values: dict[str, Any] = {}
-        env: dict[str, EnvVar] = {}
         for name, value in section.config.items():
             if isinstance(value, EnvRef):
-                values[name] = env[name] = EnvVar(value.env)
+                values[name] = EnvVar(value.env)
             elif isinstance(value, ResourceRef):
                 if value.resource not in built:
                     return None
                 values[name] = built[value.resource]
             else:
-                values[name] = value
+                values[name] = _env_refs(key, cls, name, value)
+        env = {
+            location_text(location): var
+            for name, value in values.items()
+            for location, var in env_references(value, (name,))
+        }
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise config_error_from_validation(key, cls, exc, secret_fields=env) from None
+            problem = config_error_from_validation(
+                key, cls, exc, secret_fields=env, values=values
+            )
         except HostError:
             raise
         except Exception as exc:
@@ -587,6 +601,9 @@ class _Builder:
                 f"{type(exc).__name__}",
                 resource_key=key,
             ) from exc
+        # Raised here, not in the except block: the ValidationError's text repeats the
+        # values, so it is neither chained nor kept as the context.
+        raise problem
 
     # -- assets -----------------------------------------------------------------------------
 
@@ -653,6 +670,33 @@ class _Builder:
             f"{entry} is {type(obj).__name__} {getattr(obj, '__name__', '')!s}, not an asset; "
             f"decorate it with @host.asset (or name a list of assets)."
         )
+
+
+def _env_refs(key: str, cls: type[ConfigurableResource], field: str, value: Any) -> Any:
+    """``value`` with each ``{ env = "NAME" }`` table inside it (in an array, a table, at any
+    depth) made the ``EnvVar`` it stands for, as at the top of a field.
+
+    Raises:
+        ConfigError: a ``{ env = ... }`` table whose name is empty or not a string.
+    """
+
+    def convert(item: Any, location: tuple[str | int, ...]) -> Any:
+        if not (isinstance(item, dict) and len(item) == 1 and "env" in item):
+            return KEEP
+        name = item["env"]
+        where = location_text(location)
+        if not isinstance(name, str) or not name:
+            problem = "an empty name" if name == "" else f"a {type(name).__name__}, not a name"
+            raise ConfigError(
+                f"resource {key!r} ({cls.__name__}): field {where!r}: {{ env = ... }} gives "
+                f"{problem}; write the environment variable's name, e.g. "
+                f'{{ env = "API_TOKEN" }}.',
+                resource_key=key,
+                field=where,
+            )
+        return EnvVar(name)
+
+    return replace_values(value, convert, (field,))
 
 
 def _refs(section: ResourceSection) -> list[str]:

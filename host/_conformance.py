@@ -27,18 +27,19 @@ import multiprocessing
 import os
 import pickle
 import traceback
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from pydantic import SecretStr, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from host._context import InitResourceContext
 from host._errors import FrozenResourceError, HostError, ResourceSetupError
 from host._events import Event, ResourceEvent
 from host._hookspecs import hookimpl
-from host._resource import ConfigurableResource, EnvVar
+from host._resource import ConfigurableResource
 from host._resource_scope import open_resource, open_resources
+from host._secrets import mask, secret_values
 
 __all__ = ["CHECKS", "ResourceCheckError", "check_resource_class"]
 
@@ -54,9 +55,6 @@ CHECKS = (
     "setup_failure",
     "worker",
 )
-
-#: Secrets shorter than this are not looked for (they would match by chance).
-MIN_SECRET_LENGTH = 4
 
 #: The key the checked resource is brought up under.
 SUBJECT = "subject"
@@ -192,16 +190,14 @@ def _has_json_schema(annotation: Any) -> bool:
 
 
 def _secrets(resource: ConfigurableResource) -> list[str]:
-    """The secret values in ``resource`` and its dependencies (EnvVars as currently set)."""
-    found: list[str] = []
-    for value in resource.__dict__.values():
-        if isinstance(value, SecretStr):
-            found.append(value.get_secret_value())
-        elif isinstance(value, EnvVar):
-            found.append(value.get_value() or "")
-        elif isinstance(value, ConfigurableResource):
-            found.extend(_secrets(value))
-    return [s for s in found if len(s) >= MIN_SECRET_LENGTH]
+    """The secret values in ``resource`` and its dependencies (EnvVars as currently set), at
+    least :data:`host._secrets.MIN_SECRET_LENGTH` long: the same collection a run masks."""
+    return secret_values({SUBJECT: resource})
+
+
+def _shows(text: str, secrets: list[str]) -> bool:
+    """Whether ``text`` shows one of ``secrets`` in any form a run would mask."""
+    return mask(text, secrets) != text
 
 
 def _phases(events: list[Event], key: str) -> list[tuple[str, bool]]:
@@ -387,13 +383,24 @@ class _Checker:
         secrets = _secrets(self.resource)
         if not secrets:
             return
-        static = [
-            ("repr()", repr(self.resource)),
-            ("str()", str(self.resource)),
-            ("model_dump_json()", self.resource.model_dump_json()),
-            ("masked_config()", json.dumps(self.resource.masked_config(), default=str)),
+        static: list[tuple[str, str]] = []
+        renders: list[tuple[str, Callable[[], str]]] = [
+            ("repr()", lambda: repr(self.resource)),
+            ("str()", lambda: str(self.resource)),
+            ("model_dump_json()", self.resource.model_dump_json),
+            ("model_dump(mode='json')", lambda: json.dumps(self.resource.model_dump(mode="json"))),
+            ("masked_config()", lambda: json.dumps(self.resource.masked_config(), default=str)),
         ]
-        leaks = [where for where, text in [*static, *self.seen] if any(s in text for s in secrets)]
+        for where, render in renders:
+            try:
+                static.append((where, render()))
+            except Exception as exc:
+                self.fail(
+                    "secrets",
+                    f"{where} raised {type(exc).__name__}: {mask(str(exc), secrets)}; every "
+                    f"configured resource (EnvVar fields included) must render",
+                )
+        leaks = [where for where, text in [*static, *self.seen] if _shows(text, secrets)]
         for where in dict.fromkeys(leaks):
             self.fail("secrets", f"a secret value shows in {where}")
 
@@ -551,18 +558,34 @@ def check_resource_class(
         checker = _Checker(cls, config or {})
     except Exception as exc:
         _raise(name, {"construct": f"{name}(**config) raised {type(exc).__name__}: {exc}"}, [])
-    checker.frozen()
-    checker.schema()
-    checker.pickle_config()
-    if checker.lifecycle():
-        checker.secrets()
-        checker.setup_failure()
-        checker.worker(worker_timeout)
+    for check, run in (
+        ("frozen", checker.frozen),
+        ("schema", checker.schema),
+        ("pickle", checker.pickle_config),
+    ):
+        _guarded(checker, check, run)
+    came_up = _guarded(checker, "lifecycle", checker.lifecycle)
+    _guarded(checker, "secrets", checker.secrets)
+    if came_up:
+        _guarded(checker, "setup_failure", checker.setup_failure)
+        _guarded(checker, "worker", lambda: checker.worker(worker_timeout))
     else:
-        checker.secrets()
         checker.skipped += ["setup_failure", "worker"]
     if checker.failures:
         _raise(name, checker.failures, checker.skipped)
+
+
+def _guarded(checker: _Checker, check: str, run: Callable[[], Any]) -> Any:
+    """Run one check; what it raises unexpectedly is that check's failure (masked)."""
+    try:
+        return run()
+    except Exception as exc:
+        secrets = _secrets(checker.resource)
+        checker.fail(
+            check,
+            f"checking it raised {type(exc).__name__}: {mask(str(exc), secrets)}",
+        )
+        return False
 
 
 def _raise(name: str, failures: Mapping[str, str], skipped: list[str]) -> NoReturn:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from host._errors import ConfigError, DefinitionError
+from host._errors import DefinitionError
 from host._resource import ConfigurableResource
 
 __all__ = ["ResourceGraph", "ResourceNode"]
@@ -85,25 +84,22 @@ class ResourceGraph:
         return list(done)
 
     def check_environment(self, keys: Iterable[str], advice: str = "before the run") -> None:
-        """Every EnvVar that bringing up ``keys`` (with dependencies) reads is set here.
+        """Every value that bringing up ``keys`` (with dependencies) reads from the environment
+        is there and validates: each ``EnvVar``, wherever it is in a field's value.
+
+        Called before anything comes up, where the run shares this process's environment, so
+        that a missing variable or a value that does not validate stops the run before any
+        resource (another one included) is brought up.
 
         Raises:
-            ConfigError: naming the resource key, field and variable, and saying to set it
-                ``advice``; nothing was brought up.
+            ConfigError: naming the resource key, field and variable and the problem (never
+                the value), and saying to set a missing variable ``advice``; nothing was
+                brought up.
         """
         for key in self.closure(keys):
             resource = self.nodes[key].resource
-            if not isinstance(resource, ConfigurableResource):
-                continue
-            for field, var in resource.env_vars().items():
-                if var.name not in os.environ:
-                    raise ConfigError(
-                        f"resource {key!r} ({type(resource).__name__}): field {field!r} reads "
-                        f"environment variable {var.name!r}, which is not set. Set {var.name} "
-                        f"{advice}; nothing was brought up.",
-                        resource_key=key,
-                        field=field,
-                    )
+            if isinstance(resource, ConfigurableResource):
+                resource.check_environment(key, advice=advice)
 
     def types(self) -> dict[str, type]:
         """Top-level key -> class of the configured object."""

@@ -19,14 +19,13 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
 import pluggy
-from pydantic import SecretStr
 
 from host._context import InitResourceContext
 from host._errors import ResourceTeardownError
 from host._events import Event
 from host._lifecycle import ProcessRuntime, ResourceStack
 from host._plugins import make_plugin_manager
-from host._resource import MASK, EnvVar
+from host._resource import masked_value
 from host._resource_graph import ResourceGraph
 from host._run import _event_sink
 from host._scoped_plugins import with_scoped_plugins
@@ -296,14 +295,6 @@ def _only(key: str) -> Callable[[dict[str, Any]], Any]:
     return select
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return MASK
-    if isinstance(value, EnvVar):
-        return f"<env {value.name}>"
-    return value
-
-
 def build_init_resource_context(
     config: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
@@ -336,7 +327,7 @@ def build_init_resource_context(
     """
     return InitResourceContext(
         resource_key=resource_key,
-        resource_config={name: _masked(value) for name, value in (config or {}).items()},
+        resource_config={name: masked_value(value) for name, value in (config or {}).items()},
         run_id=run_id or uuid.uuid4().hex,
         resources=dict(resources or {}),
         executor=executor,

@@ -19,7 +19,6 @@ from host import (
     HostError,
     InitResourceContext,
     ResourceEvent,
-    RunFailure,
     asset,
     run_assets,
 )
@@ -123,18 +122,29 @@ def test_missing_env_var_stops_the_run_before_anything_comes_up(
 def test_env_value_that_does_not_validate_names_field_not_value(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    brought_up: list[str] = []
+
+    class Other(ConfigurableResource):
+        def setup_for_execution(self, context: InitResourceContext) -> None:
+            brought_up.append(context.resource_key)
+
     @asset
-    def a(client: Client) -> None:
+    def first(other: Other) -> None:
+        return None
+
+    @asset
+    def a(first: None, client: Client) -> None:
         return None
 
     monkeypatch.setenv("HOST_TEST_PORT", SECRET)
     client = Client(username="ann", password="pw", port=EnvVar("HOST_TEST_PORT"))
-    with pytest.raises(RunFailure) as info:
-        run_assets([a], {"client": client})
-    error = info.value.result.failures["a"]
-    assert "port" in error.message and "HOST_TEST_PORT" in error.message
-    everything = error.message + error.traceback + repr(info.value.result.events)
-    assert SECRET not in everything
+    with pytest.raises(ConfigError) as info:  # before anything comes up
+        run_assets([first, a], {"client": client, "other": Other()})
+    message = str(info.value)
+    assert "'client'" in message and "port" in message and "HOST_TEST_PORT" in message
+    assert (info.value.resource_key, info.value.field) == ("client", "port")
+    assert SECRET not in message and info.value.__context__ is None
+    assert brought_up == []
 
 
 def test_secrets_never_appear_in_events_errors_or_logs(
