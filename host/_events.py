@@ -70,13 +70,15 @@ def safe_repr(obj: object) -> str:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """``"TypeName: message"`` for ``exc``, never raising.
+    """``"TypeName: message"`` for ``exc`` (``"TypeName"`` if its message is empty), never
+    raising.
 
     Use it wherever an exception raised by user code (an asset, a resource, a plugin) is put
     into a message: an exception whose ``__str__`` raises or returns no str is described as
     ``"TypeName: <unprintable TypeName>"`` instead of raising in the middle of the report.
     """
-    return f"{type(exc).__name__}: {safe_str(exc)}"
+    message = safe_str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 #: How :mod:`traceback` shows an exception whose ``__str__`` failed, at the end of a line.

@@ -117,9 +117,9 @@ def _error_info(key: str, exc: BaseException) -> ErrorInfo:
     )
     if isinstance(exc, SystemExit):
         message = (
-            f"sys.exit({safe_repr(exc.code)}) was called while asset {key!r} ran: a SystemExit "
-            f"from asset or resource code fails the asset (its downstream assets are skipped, "
-            f"the others run); raise an exception instead of exiting"
+            f"sys.exit({safe_repr(exc.code)}) was called while asset {key!r} ran; a "
+            f"SystemExit from asset code fails the asset (the run goes on): raise an exception "
+            f"instead"
         )
         error = ErrorInfo(error.type, message, error.traceback, error.resource_key)
     return error
