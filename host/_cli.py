@@ -17,8 +17,8 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +33,8 @@ from host._discovery import (
     suggest,
 )
 from host._errors import HostError, PluginError
+from host._events import describe_exception, format_exception, safe_repr, safe_str
+from host._interrupts import SignalExit
 from host._plugin_api import GROUPS, PLUGIN_API_VERSION, RESOURCES_GROUP
 from host._progress import Output, Progress, first_line, summary, table
 from host._resource import ConfigurableResource
@@ -64,7 +66,13 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
     progress = Progress(out, len(config.planned), live)
     with progress.showing():
         result = config.run(raise_on_error=False, plugins=[progress])
-    out.write(summary(result, config.resource_types, config.planned))
+    if progress.failure is not None:
+        out.write(
+            f"host: warning: the progress display failed ({describe_exception(progress.failure)}); "
+            f"the run was not affected",
+            err=True,
+        )
+    out.write(summary(result, config.resource_types, config.planned, out.mask))
     show_tb = bool(getattr(args, "traceback", False))
     for key, error in result.failures.items():
         out.write(f"asset {key} failed: {error.type}: {error.message}", err=True)
@@ -108,7 +116,7 @@ def _load_traceback(info: PluginInfo) -> str | None:
     try:
         load_entry_point(info)
     except PluginError as exc:
-        return "".join(traceback.format_exception(exc)).rstrip()
+        return format_exception(exc).rstrip()
     return None
 
 
@@ -177,7 +185,7 @@ def _cmd_resources(args: argparse.Namespace, out: Output) -> int:
     except Exception as exc:
         raise PluginError(
             f"resource type {args.type!r} ({info.describe()}): no JSON schema can be made for its "
-            f"configuration: {type(exc).__name__}: {exc}"
+            f"configuration: {describe_exception(exc)}"
         ) from exc
     if args.json:
         out.write(json.dumps(schema, indent=2))
@@ -297,7 +305,7 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
     try:
         code: int = args.handler(args, out)
     except HostError as exc:
-        out.error(str(exc), exc, show_tb)
+        out.error(safe_str(exc), exc, show_tb)
         return EXIT_INVALID
     except KeyboardInterrupt as exc:
         out.error(
@@ -307,18 +315,30 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
             show_tb,
         )
         return EXIT_SIGINT
-    except SystemExit as exc:
-        if exc.code != EXIT_SIGTERM:
-            raise
+    except SignalExit as exc:  # the host's own, for SIGTERM
+        code = exc.code if isinstance(exc.code, int) else EXIT_SIGTERM
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            name = "a signal"
         out.error(
-            "terminated (SIGTERM): the run was stopped and each resource that came up was torn "
-            "down (a teardown that failed is shown above)",
+            f"terminated ({name}): the run was stopped and each resource that came up was torn "
+            f"down (a teardown that failed is shown above)",
             exc,
             show_tb,
         )
-        return EXIT_SIGTERM
+        return code
+    except SystemExit as exc:  # sys.exit() in code the command ran, outside any asset
+        hint = "" if show_tb else " (run again with --traceback for details)"
+        out.error(
+            f"sys.exit({safe_repr(exc.code)}) was called by code the command ran (a resource, a "
+            f"hook plugin); it was not allowed to end the command{hint}",
+            exc,
+            show_tb,
+        )
+        return EXIT_FAILED
     except Exception as exc:
         hint = "" if show_tb else " (run again with --traceback for details)"
-        out.error(f"unexpected {type(exc).__name__}: {exc}{hint}", exc, show_tb)
-        return 1
+        out.error(f"unexpected {describe_exception(exc)}{hint}", exc, show_tb)
+        return EXIT_FAILED
     return code

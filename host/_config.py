@@ -15,6 +15,7 @@ config next to its ``assets.py`` says ``assets = ["assets"]``.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import graphlib
@@ -32,9 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from host._asset import AssetDefinition
 from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, suggest
 from host._errors import ConfigError, DefinitionError, HostError, PluginError
+from host._events import describe_exception, safe_repr
 from host._executors.base import Executor
 from host._executors.registry import executor_class
 from host._graph import build_plan
+from host._interrupts import SignalExit
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
 from host._resource import (
     KEEP,
@@ -264,12 +267,14 @@ class RunConfig:
 def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read and check a TOML run config; nothing is brought up.
 
-    Checked, all before returning: TOML syntax (with the line), unknown or missing keys, each
-    resource's type (an installed, switched-on, compatible ``host.resources`` entry point; close
-    names are suggested), its configuration (field by field, by the resource class), the
-    environment variables it reads (when the executor runs in this environment), its
-    ``{ resource = ... }`` dependencies (existing keys, no cycle), the executor and its settings,
-    the assets (importable, resolvable, decorated) and the plan (every asset's inputs resolve,
+    Checked, all before returning: TOML syntax (with the line; UTF-8, with or without a byte
+    order mark), unknown or missing keys, each resource's type (an installed, switched-on,
+    compatible ``host.resources`` entry point; close names are suggested), its configuration
+    (field by field, by the resource class), the environment variables it reads (when the
+    executor runs in this environment), its ``{ resource = ... }`` dependencies (existing keys,
+    no cycle), the executor and its settings, the assets (importable, resolvable, decorated:
+    an asset module that raises anything at import, ``SystemExit`` and ``KeyboardInterrupt``
+    included, is a ``DefinitionError`` naming it) and the plan (every asset's inputs resolve,
     the selection exists). The config file's directory is put first on ``sys.path``.
 
     Raises:
@@ -293,10 +298,14 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
             f"{path}: larger than {MAX_RUN_CONFIG_BYTES // 1024} KiB, the most a run config may "
             f"be; is it the right file? Keep data out of run configs: pass a path to it."
         )
+    # A UTF-8 byte order mark (Windows editors write one) is not part of the TOML document.
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw[bom:].decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start + bom})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f":{match.group(1)}" if match else ""
@@ -635,11 +644,25 @@ class _Builder:
                     f"sys.path). Check the name, or add its directory to [run] pythonpath."
                 ) from None
             raise DefinitionError(
-                f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+                f"importing {module_name!r} failed: {describe_exception(exc)}"
+            ) from exc
+        except SignalExit:
+            raise  # the host's own SIGTERM: the command ends as terminated
+        except SystemExit as exc:
+            raise DefinitionError(
+                f"importing {module_name!r} failed: it called sys.exit({safe_repr(exc.code)}) "
+                f"while being imported. An asset module must not exit when it is imported: put "
+                f'script code under `if __name__ == "__main__":`.'
             ) from exc
         except Exception as exc:
             raise DefinitionError(
-                f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+                f"importing {module_name!r} failed: {describe_exception(exc)}"
+            ) from exc
+        except BaseException as exc:  # KeyboardInterrupt or another BaseException: bad input
+            raise DefinitionError(
+                f"importing {module_name!r} failed: it raised {describe_exception(exc)} while "
+                f"being imported (a BaseException, not an Exception). An asset module must "
+                f"import cleanly: fix or remove what raises at its top level."
             ) from exc
         if not attribute:
             definitions = [v for v in vars(module).values() if isinstance(v, AssetDefinition)]

@@ -8,6 +8,7 @@ cheap to build, picklable (they travel from worker processes to the parent), and
 from __future__ import annotations
 
 import os
+import re
 import time
 import traceback
 from collections.abc import Mapping
@@ -27,6 +28,11 @@ __all__ = [
     "RunResult",
     "RunStarted",
     "current_pid",
+    "describe_exception",
+    "format_exception",
+    "safe_repr",
+    "safe_str",
+    "unprintable",
 ]
 
 #: The phases a resource goes through. ``setup``/``teardown`` are the resource's own methods;
@@ -35,14 +41,84 @@ __all__ = [
 ResourcePhase = Literal["setup", "yield_enter", "yield_exit", "teardown"]
 
 
+def unprintable(obj: object) -> str:
+    """What stands for an object whose text cannot be had: ``<unprintable TypeName>``."""
+    return f"<unprintable {type(obj).__name__}>"
+
+
+def safe_str(obj: object) -> str:
+    """``str(obj)``, or :func:`unprintable` when its ``__str__`` raises or returns no str.
+
+    Any ``Exception`` raised by ``__str__`` (even one whose own ``__str__`` raises) is
+    swallowed; a ``str`` subclass returned is turned into a plain ``str``. A
+    ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``) goes on.
+    """
+    try:
+        text = str(obj)
+    except Exception:
+        return unprintable(obj)
+    return text if type(text) is str else str.__str__(text)
+
+
+def safe_repr(obj: object) -> str:
+    """``repr(obj)``, or :func:`unprintable` when its ``__repr__`` raises or returns no str."""
+    try:
+        text = repr(obj)
+    except Exception:
+        return unprintable(obj)
+    return text if type(text) is str else str.__str__(text)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"TypeName: message"`` for ``exc`` (``"TypeName"`` if its message is empty), never
+    raising.
+
+    Use it wherever an exception raised by user code (an asset, a resource, a plugin) is put
+    into a message: an exception whose ``__str__`` raises or returns no str is described as
+    ``"TypeName: <unprintable TypeName>"`` instead of raising in the middle of the report.
+    """
+    message = safe_str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+#: How :mod:`traceback` shows an exception whose ``__str__`` failed, at the end of a line.
+_STR_FAILED = re.compile(r"(?m)(?P<type>[\w.<>]+): <exception str\(\) failed>$")
+
+
+def _unprintable_line(match: re.Match[str]) -> str:
+    kind = match.group("type")
+    return f"{kind}: <unprintable {kind.rpartition('.')[2]}>"
+
+
+def format_exception(exc: BaseException) -> str:
+    """The formatted traceback of ``exc`` with its chain of causes, never raising.
+
+    As :func:`traceback.format_exception`, except that an exception (or a cause) whose
+    ``__str__`` raises or returns no str shows as ``<unprintable TypeName>``; if formatting
+    fails altogether, the frames and the :func:`describe_exception` line are given.
+    """
+    kind = type(exc)
+    try:
+        text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+    except Exception:
+        try:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+        except Exception:
+            frames = ""
+        head = "Traceback (most recent call last):\n" if frames else ""
+        text = f"{head}{frames}{kind.__module__}.{kind.__qualname__}: {safe_str(exc)}\n"
+    return _STR_FAILED.sub(_unprintable_line, text)
+
+
 @dataclass(frozen=True)
 class ErrorInfo:
     """A picklable description of an error: type, message, formatted traceback.
 
     Attributes:
         type: the qualified name of the exception class.
-        message: ``str(exc)``.
-        traceback: the formatted traceback, with the chain of causes.
+        message: ``str(exc)``, or ``<unprintable TypeName>`` when that raises or gives no str.
+        traceback: the formatted traceback, with the chain of causes (a link whose text cannot
+            be had shows as ``<unprintable TypeName>``).
         resource_key: the resource at fault, when a resource phase failed.
     """
 
@@ -53,12 +129,16 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, exc: BaseException, resource_key: str | None = None) -> ErrorInfo:
-        """Describe ``exc`` (its traceback is formatted now, where it happened)."""
+        """Describe ``exc`` (its traceback is formatted now, where it happened).
+
+        Never raises for what the exception's own code does: a ``__str__`` that raises or
+        returns no str gives ``<unprintable TypeName>`` (see :func:`safe_str`).
+        """
         kind = type(exc)
         return cls(
             type=f"{kind.__module__}.{kind.__qualname__}",
-            message=str(exc),
-            traceback="".join(traceback.format_exception(kind, exc, exc.__traceback__)),
+            message=safe_str(exc),
+            traceback=format_exception(exc),
             resource_key=resource_key,
         )
 

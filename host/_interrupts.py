@@ -4,9 +4,10 @@ Python delivers signals to the main thread only, so both helpers act only there 
 another thread is not interrupted by signals; its teardown cannot be cut by one either).
 
 * :func:`sigterm_raises_systemexit`: while the run is on, SIGTERM raises ``SystemExit(143)``
-  (``128 + SIGTERM``, the exit status a shell reports for a process killed by SIGTERM), so the
-  run ends as with ``KeyboardInterrupt``: every resource that came up is torn down, then the
-  exception goes on. A second SIGTERM is ignored.
+  (``128 + SIGTERM``, the exit status a shell reports for a process killed by SIGTERM; a
+  :class:`SignalExit`, told apart from a ``sys.exit()`` in asset code), so the run ends as
+  with ``KeyboardInterrupt``: every resource that came up is torn down, then the exception
+  goes on. A second SIGTERM is ignored.
 * :func:`signals_held`: while resources are torn down, SIGINT and SIGTERM are held; the first
   of each takes effect when the block is over (re-sent to this process, with the handlers that
   were in place before the block). A second SIGINT while one is held (Ctrl-C pressed twice)
@@ -28,9 +29,17 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["DeferredSignals", "signals_held", "sigterm_raises_systemexit"]
+__all__ = ["DeferredSignals", "SignalExit", "signals_held", "sigterm_raises_systemexit"]
 
 _HELD: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
+class SignalExit(SystemExit):
+    """The ``SystemExit`` the host raises itself for a signal that ends the run (SIGTERM).
+
+    Code that must tell the host's own exit from a ``sys.exit()`` called by asset or resource
+    code checks for this class (never the exit code: a user may call ``sys.exit(143)`` too).
+    """
 
 
 def _in_main_thread() -> bool:
@@ -49,7 +58,7 @@ def sigterm_raises_systemexit() -> Iterator[None]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
+        raise SignalExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 from host._builtin_hooks import BuiltinPlugin
 from host._context import InitResourceContext
 from host._errors import ConfigError, ResourceSetupError, ResourceTeardownError
-from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase
+from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase, describe_exception
 from host._interrupts import signals_held
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
@@ -315,7 +315,7 @@ class ResourceStack:
         try:
             cm = self._runtime.hook.host_resource_yield(resource=instance, context=context)
         except Exception as exc:  # a hook plugin failed to give the context manager
-            raise self._fail(key, cls, "yield_enter", f"{type(exc).__name__}: {exc}", exc) from exc
+            raise self._fail(key, cls, "yield_enter", describe_exception(exc), exc) from exc
         entered: list[Any] = []  # filled the moment the context manager is entered
         deadline = Deadline(timeouts.setup)
         try:
@@ -330,7 +330,7 @@ class ResourceStack:
         except Exception as exc:
             self._keep(key, instance, cls, cm, entered, timeouts.teardown)
             phase = self._runtime.failed_phase(key, "yield_enter")
-            raise self._fail(key, cls, phase, f"{type(exc).__name__}: {exc}", exc) from exc
+            raise self._fail(key, cls, phase, describe_exception(exc), exc) from exc
         except BaseException:
             # Interrupted (KeyboardInterrupt, SystemExit) after it came up, before it was
             # recorded: it still goes down with the others.
@@ -432,7 +432,7 @@ class ResourceStack:
         except Exception as error:
             if error is exc:  # the context manager re-raised what it was given
                 return False
-            self._teardown_failed(key, cls, f"{type(error).__name__}: {error}", error)
+            self._teardown_failed(key, cls, describe_exception(error), error)
         return False  # never swallow what is leaving the run
 
     def _teardown_failed(self, key: str, cls: type, detail: str, cause: BaseException) -> None:

@@ -9,8 +9,17 @@ from typing import Any, NamedTuple
 
 from host._builtin_hooks import call_asset
 from host._context import AssetExecutionContext
-from host._events import AssetFailed, AssetStarted, AssetSucceeded, ErrorInfo, current_pid
+from host._errors import HostError
+from host._events import (
+    AssetFailed,
+    AssetStarted,
+    AssetSucceeded,
+    ErrorInfo,
+    current_pid,
+    safe_repr,
+)
 from host._graph import Step
+from host._interrupts import SignalExit
 from host._lifecycle import ProcessRuntime, ResourceStack
 
 __all__ = ["StepOutcome", "execute_step"]
@@ -46,8 +55,11 @@ def execute_step(
 
     An ``Exception`` from a resource, the asset, or a ``host_asset_start`` /
     ``host_asset_success`` observer fails the asset (returned, not raised); one from a
-    ``host_asset_failure`` observer is logged. A ``BaseException`` (KeyboardInterrupt,
-    SystemExit) propagates. Hooks no plugin implements are not called, the execution context is
+    ``host_asset_failure`` observer is logged. So does a ``SystemExit`` raised by that code
+    (``sys.exit()`` in an asset): the asset fails saying it called ``sys.exit(CODE)``, and the
+    run goes on. The host's own ``SystemExit`` for SIGTERM (:class:`host._interrupts.SignalExit`),
+    ``KeyboardInterrupt`` and the other ``BaseException`` s (the run's timeout) propagate: they
+    end the run. Hooks no plugin implements are not called, the execution context is
     made only when the asset or a hook takes it, and a ``host_asset_execute`` with only the
     built-in implementation is a direct call (see :class:`host._lifecycle.AssetHooks`).
     """
@@ -81,8 +93,10 @@ def execute_step(
             )
         if hooks.success:
             runtime.hook.host_asset_success(context=context, output=output)
-    except Exception as exc:
-        error = ErrorInfo.from_exception(exc, resource_key=getattr(exc, "resource_key", None))
+    except SignalExit:
+        raise
+    except (Exception, SystemExit) as exc:
+        error = _error_info(key, exc)
         emit(AssetFailed(run_id, asset_key=key, duration=time.perf_counter() - start, error=error))
         if hooks.failure:
             try:
@@ -92,3 +106,20 @@ def execute_step(
         return StepOutcome(key, False, None, error, exc)
     emit(AssetSucceeded(run_id, asset_key=key, duration=time.perf_counter() - start))
     return StepOutcome(key, True, output)
+
+
+def _error_info(key: str, exc: BaseException) -> ErrorInfo:
+    """How asset ``key`` failed with ``exc``: the error's own description, and for a
+    ``SystemExit`` a message that says the asset called ``sys.exit``."""
+    resource_key = getattr(exc, "resource_key", None) if isinstance(exc, HostError) else None
+    error = ErrorInfo.from_exception(
+        exc, resource_key=resource_key if isinstance(resource_key, str) else None
+    )
+    if isinstance(exc, SystemExit):
+        message = (
+            f"sys.exit({safe_repr(exc.code)}) was called while asset {key!r} ran; a "
+            f"SystemExit from asset code fails the asset (the run goes on): raise an exception "
+            f"instead"
+        )
+        error = ErrorInfo(error.type, message, error.traceback, error.resource_key)
+    return error

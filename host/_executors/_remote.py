@@ -20,7 +20,7 @@ from typing import Any
 
 from host._context import AssetExecutionContext
 from host._errors import HostError, ResourceSetupError, ResourceTeardownError, RunTimeoutError
-from host._events import AssetFailed, ErrorInfo, Event
+from host._events import AssetFailed, ErrorInfo, Event, describe_exception
 from host._executors._shipping import ShippedError, dumps, loads, needed_resources
 from host._executors.base import RunState
 from host._graph import Step
@@ -115,7 +115,7 @@ class StepResult:
             except Exception as exc:
                 error = HostError(
                     f"the output of asset {self.key!r} cannot be unpickled in process "
-                    f"{os.getpid()}: {type(exc).__name__}: {exc}"
+                    f"{os.getpid()}: {describe_exception(exc)}"
                 )
                 error.__cause__ = exc
                 info = ErrorInfo.from_exception(error)
@@ -153,8 +153,8 @@ class _OutputShipper:
         except Exception as exc:
             raise HostError(
                 f"asset {context.asset_key!r} returned {type(output).__qualname__}, which cannot "
-                f"be pickled to leave worker process {os.getpid()}: {type(exc).__name__}: "
-                f"{exc}. Return data (or write it somewhere and return where), not live handles."
+                f"be pickled to leave worker process {os.getpid()}: {describe_exception(exc)}. "
+                f"Return data (or write it somewhere and return where), not live handles."
             ) from exc
         return output
 
@@ -308,7 +308,7 @@ class WorkerRun:
         except Exception as exc:
             error = HostError(
                 f"the inputs of asset {key!r} cannot be unpickled in worker process {pid}: "
-                f"{type(exc).__name__}: {exc}"
+                f"{describe_exception(exc)}"
             )
             error.__cause__ = exc
             return StepResult(key, False, error=self.pack(error, self.runtime.secrets), pid=pid)

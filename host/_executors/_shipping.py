@@ -22,7 +22,7 @@ from typing import Any
 import cloudpickle  # type: ignore[import-untyped]
 
 from host._errors import DefinitionError, HostError, PluginError
-from host._events import ErrorInfo
+from host._events import ErrorInfo, describe_exception
 from host._graph import Plan
 from host._resource_graph import ResourceGraph, ResourceNode
 
@@ -50,7 +50,7 @@ def loads(blob: bytes) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return describe_exception(exc)  # never raises, whatever the exception's __str__ does
 
 
 def needed_resources(plan: Plan, graph: ResourceGraph) -> ResourceGraph:

@@ -32,6 +32,7 @@ from typing import Any
 from host._events import Event
 from host._executors._remote import StepResult, WorkerRun
 from host._executors._shipping import dumps, loads
+from host._interrupts import SignalExit
 from host._timeouts import DeadlineExceeded
 
 __all__ = ["TIMEOUT_SIGNAL", "main"]
@@ -43,7 +44,7 @@ _SIGNALS = {signal.SIGINT, signal.SIGTERM, TIMEOUT_SIGNAL}
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise SignalExit(128 + signum)
 
 
 class _Running:

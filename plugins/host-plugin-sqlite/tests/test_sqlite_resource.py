@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -110,17 +111,33 @@ def test_a_memory_database_is_fresh_in_each_run() -> None:
     assert run_assets([tables], {"db": db}).outputs["tables"] == []
 
 
-@pytest.mark.parametrize("ending", [KeyboardInterrupt, SystemExit])
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # the run's handler raises SystemExit(143) here
+
+
+@pytest.mark.parametrize(
+    ("ending", "interrupt"),
+    [(KeyboardInterrupt, _raise_keyboard_interrupt), (SystemExit, _sigterm)],
+    ids=["KeyboardInterrupt", "SIGTERM"],
+)
 def test_an_exception_ending_the_run_rolls_back(
-    db_path: Path, committed_names: Names, ending: type[BaseException]
+    db_path: Path,
+    committed_names: Names,
+    ending: type[BaseException],
+    interrupt: Callable[[], None],
 ) -> None:
+    # What ends a run: Ctrl-C, or SIGTERM to it (a sys.exit() in an asset only fails the asset).
     @asset
     def write(db: SQLiteResource) -> None:
         db.execute("INSERT INTO items (name) VALUES ('lost')")
 
     @asset
     def interrupted(write: None) -> None:
-        raise ending()
+        interrupt()
 
     with pytest.raises(ending):
         run_assets([write, interrupted], {"db": SQLiteResource(path=str(db_path))})

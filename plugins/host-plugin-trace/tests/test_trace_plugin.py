@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -209,13 +210,33 @@ def test_a_failing_teardown_is_recorded_and_fails_the_run(trace_path: Path, tmp_
     assert phases(lines, "held") == [("yield_enter", True, None), ("yield_exit", True, None)]
 
 
-@pytest.mark.parametrize("ending", [KeyboardInterrupt, SystemExit])
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # the run's handler raises SystemExit(143) here
+
+
+@pytest.mark.parametrize(
+    ("ending", "interrupt", "name"),
+    [
+        (KeyboardInterrupt, _raise_keyboard_interrupt, "builtins.KeyboardInterrupt"),
+        (SystemExit, _sigterm, "host._interrupts.SignalExit"),
+    ],
+    ids=["KeyboardInterrupt", "SIGTERM"],
+)
 def test_the_exception_ending_a_run_reaches_the_resource_through_the_wrapper(
-    trace_path: Path, tmp_path: Path, ending: type[BaseException]
+    trace_path: Path,
+    tmp_path: Path,
+    ending: type[BaseException],
+    interrupt: Any,
+    name: str,
 ) -> None:
+    # What ends a run: Ctrl-C, or SIGTERM to it (a sys.exit() in an asset only fails the asset).
     @asset
     def interrupted(uses_both: dict[str, str]) -> None:
-        raise ending()
+        interrupt()
 
     with pytest.raises(ending):
         run_assets(
@@ -224,9 +245,8 @@ def test_the_exception_ending_a_run_reaches_the_resource_through_the_wrapper(
             plugins=[host_plugin_trace],
         )
 
-    assert (tmp_path / "seen").read_text() == ending.__name__
+    assert (tmp_path / "seen").read_text() == name.rpartition(".")[2]
     lines = read_trace(trace_path)
-    name = f"builtins.{ending.__name__}"
     # Both context managers received the exception and let it pass on: they exited fine.
     exits = [line for line in lines if line["phase"] == "yield_exit"]
     assert [(x["resource_key"], x["ok"], x["exited_by"]) for x in exits] == [
