@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from host._errors import PluginError
+from host._events import describe_exception
 from host._plugin_api import (
     EXECUTORS_GROUP,
     GROUPS,
@@ -234,7 +235,7 @@ def _describe(dist: Any) -> _Described:
         if on_host and normalize_distribution(name or "") != HOST_DISTRIBUTION:
             problem = incompatibility(tuple(on_host), host_version())
     except Exception as exc:  # one distribution's bad metadata never stops the scan
-        problem = f"its metadata cannot be read: {type(exc).__name__}: {exc}"
+        problem = f"its metadata cannot be read: {describe_exception(exc)}"
         return _Described(name, version, None, "broken", problem)
     return _Described(name, version, requires, "incompatible" if problem else "ok", problem)
 
@@ -648,7 +649,7 @@ def _load_now(info: PluginInfo) -> Any:
         raise
     except BaseException as exc:  # SystemExit at import too: the plugin is broken, not the run
         return _Failure(
-            f"{info.describe()} failed to import: {type(exc).__name__}: {exc}. {fix}", exc
+            f"{info.describe()} failed to import: {describe_exception(exc)}. {fix}", exc
         )
     problem = _CHECKS[info.group](obj)
     if problem is not None:

@@ -168,3 +168,25 @@ def test_every_spelling_of_a_switch_matches_exactly_what_it_names(
     if form == "qualified":
         spaced = switch.replace(":", " : ")
         assert matches(spaced, name, dist) is expected
+
+
+def test_a_plugin_whose_import_error_cannot_be_printed_is_broken_not_a_crash(
+    site: Site,
+) -> None:
+    site.add(
+        "gen-mute",
+        entry_points={RESOURCES_GROUP: {"gen_mute": "gen_mute:Thing"}},
+        modules={
+            "gen_mute.py": (
+                "class Mute(Exception):\n"
+                "    def __str__(self):\n"
+                "        raise ValueError('no words')\n"
+                "raise Mute()\n"
+            )
+        },
+    )
+    info = lookup(RESOURCES_GROUP, "gen_mute")
+    assert info is not None
+    with pytest.raises(PluginError, match=r"failed to import: Mute: <unprintable Mute>"):
+        load_entry_point(info)
+    assert {i.name: i.status for i in discover_plugins() if i.name == "gen_mute"}
