@@ -11,8 +11,10 @@ another thread is not interrupted by signals; its teardown cannot be cut by one 
 * :func:`signals_held`: while resources are torn down, SIGINT and SIGTERM are held; the first
   of each takes effect when the block is over (re-sent to this process, with the handlers that
   were in place before the block). A second SIGINT while one is held (Ctrl-C pressed twice)
-  takes effect at once: that is how a user abandons a teardown that hangs. Further SIGTERMs are
-  dropped, as process managers repeat SIGTERM before they send SIGKILL.
+  takes effect at once: that is how a user abandons a teardown that hangs (the interrupt is
+  counted for the main thread, :func:`host._timeouts.interrupts_sent`, so that the resource
+  stack lets it go on rather than record it as the resource's own teardown failure). Further
+  SIGTERMs are dropped, as process managers repeat SIGTERM before they send SIGKILL.
 * :class:`DeferredSignals`: for code that coordinates other processes (reading messages from
   pipes), where an exception raised in the middle of a read would lose the rest of a message:
   SIGINT and SIGTERM are only noted, wake up a wait on :attr:`DeferredSignals.waitable`, and
@@ -28,6 +30,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
+
+from host._timeouts import note_interrupt
 
 __all__ = ["DeferredSignals", "SignalExit", "signals_held", "sigterm_raises_systemexit"]
 
@@ -86,6 +90,7 @@ def signals_held() -> Iterator[None]:
             held.append(signum)
         elif signum == signal.SIGINT:
             held.remove(signum)
+            note_interrupt(threading.get_ident())  # what it raises is not the teardown's own
             deliver(signum)  # the handler that was in place runs now
 
     for signum in _HELD:

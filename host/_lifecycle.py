@@ -29,11 +29,11 @@ from host._builtin_hooks import BuiltinPlugin
 from host._context import InitResourceContext
 from host._errors import ConfigError, ResourceSetupError, ResourceTeardownError
 from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase, describe_exception
-from host._interrupts import signals_held
+from host._interrupts import SignalExit, signals_held
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._secrets import mask, secrets_of
-from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, interrupts_sent
 
 __all__ = ["AssetHooks", "ProcessRuntime", "ResourceStack", "distribution_of"]
 
@@ -164,12 +164,37 @@ class ProcessRuntime:
 
         One loop serves the whole run in this process, so a connection opened in an async
         setup can be used by async assets and closed by an async teardown.
-        """
-        if self._loop is None:
-            import asyncio  # only runs with async resources or assets need it
 
+        An interrupt that stops the loop while the coroutine waits (a deadline: a resource's
+        setup or teardown timeout, the run's timeout; a signal) never leaves it pending on the
+        loop, where it would resume during a later call (another resource's async teardown):
+        it is cancelled, and the loop runs until it has ended (its ``finally`` blocks and
+        ``CancelledError`` handlers have run); then the interrupt goes on. A coroutine that
+        swallows its cancellation and returns has swallowed the interrupt, as synchronous code
+        catching it does: its result is returned, and the caller's deadline says it ran late.
+        A further interrupt while the coroutine stops goes on at once (Ctrl-C twice); the
+        coroutine is then cancelled again in :meth:`close`.
+
+        Raises:
+            BaseException: what the coroutine raised, or the interrupt that stopped it.
+        """
+        import asyncio  # only runs with async resources or assets need it
+
+        if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(awaitable)
+        loop = self._loop
+        task = asyncio.ensure_future(awaitable, loop=loop)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():  # interrupted from outside the coroutine: stop it first
+                task.cancel()
+                _run_down(loop, task)
+                if not task.cancelled() and task.exception() is None:
+                    return task.result()
+            elif not task.cancelled():
+                task.exception()  # retrieved: it is what goes on (asyncio logs it otherwise)
+            raise
 
     def resolve(self, value: Any) -> Any:
         """``value``, or its result if it is awaitable (an ``async`` method's coroutine)."""
@@ -204,12 +229,38 @@ class ProcessRuntime:
         return result
 
     def close(self) -> None:
-        """Close the event loop, if one was made."""
+        """Close the event loop, if one was made.
+
+        Tasks still pending on it (a resource's background task, a coroutine abandoned by a
+        second interrupt) are cancelled and run to their end first, as ``asyncio.run`` does.
+        """
         if self._loop is not None:
+            import asyncio
+
             loop, self._loop = self._loop, None
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+            try:
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+
+def _run_down(loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any]) -> None:
+    """Run ``loop`` until ``task`` (cancelled) has ended; what it ends with is read later.
+
+    Raises:
+        BaseException: a further interrupt that came while it ended.
+    """
+    try:
+        loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            raise
 
 
 class ResourceStack:
@@ -339,7 +390,8 @@ class ResourceStack:
                 _close_abandoned(cm)
             raise
         if deadline.expired:  # it came up, too late to be stopped: take it down again
-            self._exit(key, cls, cm, timeouts.teardown, None, None, None)
+            with signals_held():  # as every teardown: a signal waits until it is down
+                self._exit(key, cls, cm, timeouts.teardown, None, None, None)
             raise self._timed_out(key, cls, timeouts.setup, stopped=False)
         self._keep(key, instance, cls, cm, entered, timeouts.teardown)
         return instance
@@ -373,7 +425,8 @@ class ResourceStack:
             "and was stopped"
             if stopped
             else "(it could not be stopped sooner: it was in code that cannot be interrupted "
-            "here); it came up late and was taken down again"
+            "here, or it caught the interruption and carried on); it came up late and was "
+            "taken down again"
         )
         cause = TimeoutError(f"resource {key!r} did not come up within {seconds:g} s")
         return self._fail(
@@ -413,37 +466,81 @@ class ResourceStack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        """Take resource ``key`` down; record how that failed, never raise what its code raised.
+
+        Whatever the resource's own teardown code raises, ``Exception`` or not
+        (``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``, a ``BaseException`` of its
+        own), is its teardown failure: recorded as a :class:`ResourceTeardownError` chaining it,
+        and the other resources go on going down. A teardown stopped by its
+        ``teardown_timeout``, or one that went on past it (it caught the interruption), is
+        recorded too. What is sent from outside goes on, ending the teardown: a second Ctrl-C
+        (see :func:`signals_held`), an interrupt from another thread, another deadline (the
+        run's), the host's own :class:`SignalExit`. So does the exception leaving the run, when
+        the context manager re-raises it.
+        """
         deadline = Deadline(timeout)
+        sent = interrupts_sent()
         try:
             with deadline:
                 self._runtime.phase("yield_exit", key, lambda: cm.__exit__(exc_type, exc, tb))
-        except DeadlineExceeded as error:
-            if not deadline.expired:
-                raise
-            cause = TimeoutError(f"resource {key!r} did not go down within {timeout:g} s")
-            cause.__cause__ = error
+        except BaseException as error:
+            if error is exc:  # the context manager re-raised what it was given
+                return False
+            if isinstance(error, DeadlineExceeded) and deadline.expired:
+                cause = TimeoutError(f"resource {key!r} did not go down within {timeout:g} s")
+                cause.__cause__ = error
+                self._teardown_failed(
+                    key,
+                    cls,
+                    f"it did not go down within its teardown_timeout of {timeout:g} s and was "
+                    f"stopped; what it holds may not be released",
+                    cause,
+                )
+                return False
+            if isinstance(error, (DeadlineExceeded, SignalExit)) or interrupts_sent() != sent:
+                raise  # sent from outside the resource's code: it ends the teardown
+            detail = describe_exception(error)
+            if not isinstance(error, Exception):
+                detail += (
+                    f" ({type(error).__name__} is not an Exception: raised by its own teardown "
+                    f"code, it is this resource's teardown failure, and it ends neither the "
+                    f"run nor the process. Raise an Exception to report a failed teardown)"
+                )
+            if deadline.expired:
+                detail += (
+                    f" (raised after its teardown_timeout of {timeout:g} s had passed: it did "
+                    f"not stop when interrupted)"
+                )
+            self._teardown_failed(key, cls, detail, error)
+            return False
+        if deadline.expired:  # it went down, but only after the time it was given
+            cause = TimeoutError(
+                f"resource {key!r} went down only after its teardown_timeout of {timeout:g} s"
+            )
             self._teardown_failed(
                 key,
                 cls,
-                f"it did not go down within its teardown_timeout of {timeout:g} s and was "
-                f"stopped; what it holds may not be released",
+                f"it overran its teardown_timeout of {timeout:g} s: it did not stop when "
+                f"interrupted (it caught the interruption and carried on, or was in code that "
+                f"cannot be interrupted) and went down late. Let DeadlineExceeded and "
+                f"asyncio.CancelledError go on in its teardown, or give it more time "
+                f"(teardown_timeout for the key, or host_teardown_timeout on the class)",
                 cause,
             )
-        except Exception as error:
-            if error is exc:  # the context manager re-raised what it was given
-                return False
-            self._teardown_failed(key, cls, describe_exception(error), error)
         return False  # never swallow what is leaving the run
 
     def _teardown_failed(self, key: str, cls: type, detail: str, cause: BaseException) -> None:
         phase = self._runtime.failed_phase(key, "yield_exit")
+        dist = distribution_of(cls)
         failure = ResourceTeardownError(
-            f"resource {key!r} ({_describe(cls)}) failed to tear down in phase {phase!r} in "
-            f"process {os.getpid()}: {mask(detail, self._runtime.secrets)}",
+            f"resource {key!r} ({_describe(cls)}"
+            + (f", from {dist}" if dist else "")
+            + f") failed to tear down in phase {phase!r} in process {os.getpid()}: "
+            + mask(detail, self._runtime.secrets),
             resource_key=key,
             resource_class=_describe(cls),
             phase=phase,
-            distribution=distribution_of(cls),
+            distribution=dist,
         )
         failure.__cause__ = cause
         self.teardown_errors.append(failure)

@@ -41,6 +41,8 @@ __all__ = [
     "Seconds",
     "cancel_interrupt",
     "interrupt_thread",
+    "interrupts_sent",
+    "note_interrupt",
 ]
 
 #: A timeout in seconds: a positive, finite number (at most what ``threading`` can wait).
@@ -66,12 +68,48 @@ class DeadlineExceeded(BaseException):
     """Raised in a thread whose deadline passed (see :class:`Deadline`)."""
 
 
-def interrupt_thread(ident: int, exc_type: type[BaseException] = DeadlineExceeded) -> bool:
+_SENT_LOCK = threading.Lock()
+_SENT: dict[int, int] = {}  # thread ident -> interrupts sent to it from outside
+
+
+def note_interrupt(ident: int) -> None:
+    """Count an interrupt sent to thread ``ident`` from outside the code it runs.
+
+    :func:`interrupt_thread` counts its own; a signal handler that makes the interrupted code
+    raise (a second Ctrl-C abandoning a teardown, see :func:`host._interrupts.signals_held`)
+    counts it with this before it raises.
+    """
+    with _SENT_LOCK:
+        _SENT[ident] = _SENT.get(ident, 0) + 1
+
+
+def interrupts_sent(ident: int | None = None) -> int:
+    """How many interrupts were sent to thread ``ident`` (default: this one) so far.
+
+    Compare the count before and after a call to tell an exception the call's own code raised
+    from one sent to it from outside (by a signal or another thread): the resource stack records
+    the first as the resource's teardown failure and lets the second go on.
+    """
+    with _SENT_LOCK:
+        return _SENT.get(threading.get_ident() if ident is None else ident, 0)
+
+
+def interrupt_thread(
+    ident: int, exc_type: type[BaseException] = DeadlineExceeded, *, counted: bool = True
+) -> bool:
     """Schedule ``exc_type`` to be raised in thread ``ident`` when it next runs Python code.
+
+    Args:
+        ident: the thread.
+        exc_type: what to raise there.
+        counted: count the interrupt (:func:`interrupts_sent`); a :class:`Deadline` does not
+            count its own (the code it bounds knows by ``Deadline.expired``).
 
     Returns:
         Whether the thread exists (and the exception was scheduled).
     """
+    if counted:
+        note_interrupt(ident)
     done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(ident), ctypes.py_object(exc_type)
     )
@@ -193,7 +231,7 @@ class Deadline:
             if self._main:
                 _ALARM.fire(self)
             else:
-                interrupt_thread(self._ident)
+                interrupt_thread(self._ident, counted=False)
 
     def disarm(self) -> None:
         """Stop the clock now (idempotent); the time is no longer counted."""
