@@ -14,6 +14,7 @@ import contextlib
 import functools
 import inspect
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -175,6 +176,11 @@ class ProcessRuntime:
         A further interrupt while the coroutine stops goes on at once (Ctrl-C twice); the
         coroutine is then cancelled again in :meth:`close`.
 
+        Outside the main thread an interrupt is raised only when the thread runs Python code
+        (see :mod:`host._timeouts`), never while the loop waits in ``select``: there the loop
+        wakes up every :data:`_WAKE_UP` seconds while it runs, so that a deadline stops an
+        ``await`` that would wait longer.
+
         Raises:
             BaseException: what the coroutine raised, or the interrupt that stopped it.
         """
@@ -184,6 +190,7 @@ class ProcessRuntime:
             self._loop = asyncio.new_event_loop()
         loop = self._loop
         task = asyncio.ensure_future(awaitable, loop=loop)
+        beat = None if threading.current_thread() is threading.main_thread() else _WakeUp(loop)
         try:
             return loop.run_until_complete(task)
         except BaseException:
@@ -195,6 +202,9 @@ class ProcessRuntime:
             elif not task.cancelled():
                 task.exception()  # retrieved: it is what goes on (asyncio logs it otherwise)
             raise
+        finally:
+            if beat is not None:
+                beat.cancel()
 
     def resolve(self, value: Any) -> Any:
         """``value``, or its result if it is awaitable (an ``async`` method's coroutine)."""
@@ -242,12 +252,31 @@ class ProcessRuntime:
                 pending = asyncio.all_tasks(loop)
                 for task in pending:
                     task.cancel()
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                if pending:  # (gather() of nothing would make a loop of its own)
+                    with contextlib.suppress(Exception):
+                        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 with contextlib.suppress(Exception):
                     loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+
+
+#: Seconds between the wake-ups of an event loop run outside the main thread.
+_WAKE_UP = 0.05
+
+
+class _WakeUp:
+    """Wakes ``loop`` up every :data:`_WAKE_UP` seconds until cancelled."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handle = loop.call_later(_WAKE_UP, self._beat)
+
+    def _beat(self) -> None:
+        self._handle = self._loop.call_later(_WAKE_UP, self._beat)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
 
 
 def _run_down(loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any]) -> None:
