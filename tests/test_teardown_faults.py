@@ -186,7 +186,10 @@ def _run_and_check(
     assert f"resource {bad!r} (tests.test_teardown_faults.{cls.__qualname__})" in error.message
     assert f"failed to tear down in phase {cls.teardown_phase!r}" in error.message
     raised = RAISES[kind]()
-    assert f"{type(raised).__name__}:" in error.message
+    described = f"phase {cls.teardown_phase!r} in process {pid}: {type(raised).__name__}"
+    assert described in error.message
+    if not isinstance(raised, Exception):
+        assert f"{type(raised).__name__} is not an Exception" in error.message
     cause = info.value.__cause__
     assert isinstance(cause, ResourceTeardownError)
     assert (cause.resource_key, cause.phase) == (bad, cls.teardown_phase)
