@@ -108,9 +108,9 @@ class RunSpec:
     def host_run_start(self, run_id: str, executor: str, assets: tuple[str, ...]) -> None:
         """A run is about to start; nothing has been brought up yet.
 
-        An observer: an exception raised here is logged on the ``host.plugins`` logger naming
-        the plugin, and the run goes on (as for every observer hook; a ``KeyboardInterrupt``
-        still interrupts the run).
+        The one run hook that can stop a run: an exception raised here (a plugin refusing
+        its own invalid configuration) propagates to the caller of ``run_assets`` before
+        any resource is brought up or any asset runs.
 
         Args:
             run_id: the run's id.

@@ -140,8 +140,8 @@ def run_plugin_manager(
 def observer(caller: pluggy.HookCaller) -> Callable[..., None]:
     """Call every implementation of the observer hook ``caller`` on its own, isolated.
 
-    An observer (``host_event``, ``host_run_start``, ``host_run_success``,
-    ``host_run_failure``) never changes the run: an ``Exception`` one implementation raises (a
+    An observer (``host_event``, ``host_run_success``, ``host_run_failure``) never changes
+    the run: an ``Exception`` one implementation raises (a
     closed stdout's ``BrokenPipeError``, a bug) is logged on the ``host.plugins`` logger naming
     that plugin (with its traceback the first time in each run, without it after), and the
     other implementations and the run go on. A ``BaseException`` (``KeyboardInterrupt``)

@@ -108,7 +108,7 @@ def run_assets(
 
     start = time.perf_counter()
     emit(RunStarted(run_id, executor=chosen.name, assets=plan.order))
-    observer(manager.hook.host_run_start)(run_id=run_id, executor=chosen.name, assets=plan.order)
+    manager.hook.host_run_start(run_id=run_id, executor=chosen.name, assets=plan.order)
     # An executor that does not count the timeout itself is interrupted where it runs.
     deadline = Deadline(None if chosen.supports_timeout else seconds)
     state.run_deadline = deadline

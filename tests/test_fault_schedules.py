@@ -348,7 +348,7 @@ def check_result(outcome: Outcome, result: RunResult, dead: set[int]) -> None:
             assert dead, error.message
         elif kind == "RunTimeoutError":
             assert hang and outcome.run_timeout is not None, error.message
-        elif kind in ("KeyboardInterrupt", "SystemExit"):  # a worker signalled itself
+        elif kind in ("KeyboardInterrupt", "SystemExit", "SignalExit"):  # a worker signalled itself
             assert fault is not None and fault.action == "signal" and fault.target == "self"
         else:
             raise AssertionError(f"{key} failed for no reason of the schedule: {error}")

@@ -1,6 +1,7 @@
 """Observer hooks never change a run; asset hooks do exactly what their hookspecs say.
 
-On every executor: a ``host_event`` / ``host_run_*`` observer that raises (any ``Exception``,
+On every executor: a ``host_event`` / ``host_run_success`` / ``host_run_failure`` observer
+that raises (any ``Exception``,
 at any event of the run) is reported on the ``host.plugins`` logger naming the plugin, and the
 run, its resources' lifecycles (records the resources write themselves) and the other observers
 go on unaffected. ``host_asset_start`` and ``host_asset_success`` raising fail that asset;
@@ -49,10 +50,6 @@ class Breaking:
 
 class BreakingRun:
     """Raises from the run observer hooks."""
-
-    @hookimpl
-    def host_run_start(self, run_id: str) -> None:
-        raise RuntimeError("run start observer broke")
 
     @hookimpl
     def host_run_success(self, result: Any) -> None:
@@ -212,8 +209,7 @@ def test_raising_run_observers_leave_the_result_as_it_is(record: str, plugin_log
     result = run_assets([first, second], _resources(record), plugins=[BreakingRun()])
     assert result.success
     assert result.outputs["second"] == "dbcache"
-    text = "\n".join(plugin_log.lines)
-    assert "host_run_start" in text and "host_run_success" in text
+    assert "host_run_success" in "\n".join(plugin_log.lines)
 
     _assert_lifecycles_whole(record)
     again = record + ".failing"
@@ -224,6 +220,29 @@ def test_raising_run_observers_leave_the_result_as_it_is(record: str, plugin_log
     assert failed.outputs["alone"] == "cache"
     assert "host_run_failure" in "\n".join(plugin_log.lines)
     _assert_lifecycles_whole(again)
+
+
+class Refusing:
+    """Refuses every run in ``host_run_start`` (a plugin whose own configuration is invalid)."""
+
+    @hookimpl
+    def host_run_start(self, run_id: str) -> None:
+        raise LookupError("this plugin's configuration is invalid")
+
+
+def test_a_run_start_hook_that_raises_stops_the_run_before_anything_comes_up(
+    executor: tuple[str, dict[str, Any]], record: str
+) -> None:
+    name, config = executor
+    with pytest.raises(LookupError, match="configuration is invalid"):
+        run_assets(
+            [first, second],
+            _resources(record),
+            executor=name,
+            executor_config=config,
+            plugins=[Refusing()],
+        )
+    assert recording.read(record) == []
 
 
 @pytest.mark.parametrize("hook", ["start", "success"])
