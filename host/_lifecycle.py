@@ -307,6 +307,7 @@ class ResourceStack:
         self._values: dict[str, Any] = {}  # key -> what its yield gave (what assets receive)
         self._given: dict[str, Any] = {}  # the same by the keys assets asked for (aliases too)
         self._failed: dict[str, ResourceSetupError] = {}
+        self._configs: dict[str, dict[str, Any]] = {}  # key -> its context's resource_config
         #: Teardown failures, in the order they happened.
         self.teardown_errors: list[ResourceTeardownError] = []
         #: Keys in the order they came up.
@@ -360,31 +361,57 @@ class ResourceStack:
         return value
 
     def _bring_up(self, key: str) -> Any:
-        if key in self._instances:
-            return self._instances[key]
+        """Bring ``key`` up with what it depends on, dependencies first; give the instance.
+
+        Iterative over the graph's closure of ``key`` (a chain of any depth is fine). When a
+        dependency fails, the resources on the way from it to ``key`` fail naming it, and
+        nothing else of the closure is brought up.
+        """
+        failing = False
+        for name in self._graph.closure([key]):
+            if name in self._instances:
+                continue
+            if name in self._failed:
+                failing = True
+                continue
+            node = self._graph.nodes[name]
+            broken = next(
+                ((field, dep) for field, dep in node.deps.items() if dep in self._failed), None
+            )
+            if broken is not None:
+                field, dep = broken
+                self._fail(
+                    name, type(node.resource), "setup", f"its dependency {dep!r} (field "
+                    f"{field!r}) failed to come up", self._failed[dep]
+                )
+                failing = True
+            elif not failing:
+                try:
+                    self._bring_up_one(name)
+                except ResourceSetupError:
+                    failing = True  # recorded in self._failed; its dependents fail above
         if key in self._failed:
             raise self._failed[key]
+        return self._instances[key]
+
+    def _bring_up_one(self, key: str) -> Any:
+        """Bring ``key`` up; its dependencies are up already."""
         node = self._graph.nodes[key]
         if not isinstance(node.resource, ConfigurableResource):
             self._instances[key] = self._values[key] = node.resource
             return node.resource
         cls = type(node.resource)
-        deps: dict[str, Any] = {}
-        for field, dep_key in node.deps.items():
-            try:
-                deps[field] = self._bring_up(dep_key)
-            except ResourceSetupError as exc:
-                raise self._fail(
-                    key, cls, "setup", f"its dependency {dep_key!r} (field {field!r}) failed to "
-                    f"come up", exc
-                ) from exc
+        deps = {field: self._instances[dep] for field, dep in node.deps.items()}
         try:
             instance = node.resource.instantiate(key, deps)
         except ConfigError as exc:
             raise self._fail(key, cls, "config", str(exc), exc) from None
+        config = self._configs[key] = instance.masked_config(
+            {field: self._configs[dep] for field, dep in node.deps.items() if dep in self._configs}
+        )
         context = InitResourceContext(
             resource_key=key,
-            resource_config=instance.masked_config(),
+            resource_config=config,
             run_id=self._runtime.run_id,
             resources=deps,
             executor=self._runtime.executor,
@@ -411,13 +438,23 @@ class ResourceStack:
             self._keep(key, instance, cls, cm, entered, timeouts.teardown)
             phase = self._runtime.failed_phase(key, "yield_enter")
             raise self._fail(key, cls, phase, describe_exception(exc), exc) from exc
-        except BaseException:
-            # Interrupted (KeyboardInterrupt, SystemExit) after it came up, before it was
-            # recorded: it still goes down with the others.
+        except BaseException as exc:
+            # Interrupted after it came up, before it was recorded: it still goes down with
+            # the others.
             self._keep(key, instance, cls, cm, entered, timeouts.teardown)
             if not entered:
                 _close_abandoned(cm)
-            raise
+            if entered or isinstance(exc, (KeyboardInterrupt, SignalExit)):
+                raise
+            # Raised by its own setup code (sys.exit(), GeneratorExit, a BaseException of its
+            # own): its setup failed, as with an Exception; it is not tried again.
+            phase = self._runtime.failed_phase(key, "yield_enter")
+            detail = (
+                f"{describe_exception(exc)} ({type(exc).__name__} is not an Exception: raised "
+                f"by its own setup code, it is this resource's setup failure and ends neither "
+                f"the run nor the process)"
+            )
+            raise self._fail(key, cls, phase, detail, exc) from exc
         if deadline.expired:  # it came up, too late to be stopped: take it down again
             with signals_held():  # as every teardown: a signal waits until it is down
                 self._exit(key, cls, cm, timeouts.teardown, None, None, None)

@@ -432,13 +432,19 @@ class ConfigurableResource(BaseModel):
             if isinstance(value, ConfigurableResource)
         }
 
-    def masked_config(self) -> dict[str, Any]:
+    def masked_config(self, dependencies: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The configuration as it may be shown: secrets masked, EnvVars by name.
 
         ``SecretStr``/``SecretBytes`` values anywhere in a field (nested models, mappings,
         sequences) are the mask; a field read from the environment is the mask; an ``EnvVar``
         still to be read is ``"<env NAME>"``; a dependency is its own masked configuration.
+
+        Args:
+            dependencies: field -> the masked configuration of the dependency in that field,
+                where it is known already (the resource stack passes those it made when the
+                dependencies came up, so a chain of resources costs one pass per resource).
         """
+        known = dependencies or {}
         env = self.__pydantic_private__.get("_host_env", {}) if self.__pydantic_private__ else {}
         masked: dict[str, Any] = {}
         for name, value in self.__dict__.items():
@@ -446,6 +452,8 @@ class ConfigurableResource(BaseModel):
                 masked[name] = replace_values(env[name], _show_env)
             elif name in self._host_env_fields:
                 masked[name] = MASK
+            elif name in known:
+                masked[name] = known[name]
             elif isinstance(value, ConfigurableResource):
                 masked[name] = value.masked_config()
             else:

@@ -59,6 +59,28 @@ class ResourceGraph:
                 nodes[key] = nodes[canonical]
         return cls(nodes)
 
+    def __reduce__(self) -> tuple[type[ResourceGraph], tuple[dict[str, ResourceNode]]]:
+        """Pickle flat (:meth:`flat`): a chain of any depth pickles without deep recursion."""
+        return (ResourceGraph, (self.flat(),))
+
+    def flat(self) -> dict[str, ResourceNode]:
+        """The nodes, each resource without the dependencies it holds (what is pickled).
+
+        Every dependency is a node of its own, brought up first and given to its dependents
+        when they are instantiated, so a copy sent to a worker process needs no nested
+        objects. Aliases (one node under several keys) stay one node.
+        """
+        flat: dict[int, ResourceNode] = {}
+        nodes: dict[str, ResourceNode] = {}
+        for key, node in self.nodes.items():
+            if id(node) not in flat:
+                resource = node.resource
+                if node.deps and isinstance(resource, ConfigurableResource):
+                    resource = resource.model_copy(update=dict.fromkeys(node.deps))
+                flat[id(node)] = ResourceNode(node.key, resource, dict(node.deps))
+            nodes[key] = flat[id(node)]
+        return nodes
+
     def closure(self, keys: Iterable[str]) -> list[str]:
         """``keys`` and everything they depend on, dependencies first.
 

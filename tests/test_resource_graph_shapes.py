@@ -9,7 +9,7 @@ anything comes up. Proven with resources that write their own records.
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 from hypothesis import given, settings
@@ -49,11 +49,17 @@ def top(root: Link) -> int:
     return root.n
 
 
-def test_a_chain_deeper_than_the_recursion_limit_runs_in_order(record: str) -> None:
+def test_a_chain_deeper_than_the_recursion_limit_runs_in_order(
+    executor: tuple[str, dict[str, Any]], record: str
+) -> None:
+    name, config = executor
     depth = 3 * sys.getrecursionlimit()
-    result = run_assets([top], {"root": chain(record, depth)})
+    result = run_assets(
+        [top], {"root": chain(record, depth)}, executor=name, executor_config=config
+    )
     assert result.success and result.outputs["top"] == depth - 1
     records = recording.read(record)
+    assert len({r["pid"] for r in records}) == 1  # one process brought the chain up
     ups = [int(r["label"]) for r in records if r["event"] == "up"]
     downs = [int(r["label"]) for r in records if r["event"] == "teardown"]
     assert ups == list(range(depth))  # the innermost dependency first

@@ -84,7 +84,7 @@ def check_shippable(plan: Plan, graph: ResourceGraph) -> None:
                 f"handles (connections, locks, open files, threads) out of the function, its "
                 f"closure, its defaults and the globals it uses: hold them in a resource."
             ) from exc
-    for key, node in needed_resources(plan, graph).nodes.items():
+    for key, node in needed_resources(plan, graph).flat().items():
         if node.key != key:
             continue  # an alias of a node checked under its own key
         try:
