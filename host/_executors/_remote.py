@@ -277,10 +277,11 @@ class WorkerRun:
         appeared). Call it after :meth:`close`."""
         return self._threads.lingering()
 
-    def report_lingering_threads(self, where: str) -> int:
+    def report_lingering_threads(self, where: str, ignore: tuple[str, ...] = ()) -> int:
         """Log a warning (logger ``host.executors``) for each of :meth:`lingering_threads`;
-        return how many. ``where`` names the worker (``"worker process 123"``)."""
-        found = self.lingering_threads()
+        return how many. ``where`` names the worker (``"worker process 123"``); threads whose
+        name starts with one of ``ignore`` are the worker's own (not reported)."""
+        found = [(t, o) for t, o in self.lingering_threads() if not t.name.startswith(ignore)]
         for thread, owner in found:
             target = getattr(thread, "_target", None)
             runs = (

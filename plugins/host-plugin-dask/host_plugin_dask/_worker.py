@@ -89,14 +89,18 @@ class TeardownResult:
 
     Attributes:
         failures: teardown failures, in order.
-        events: the teardown events, in order.
+        events: the teardown events, in order (so far, if ``stuck``).
         pid: the worker process.
+        output: what the run wrote and logged there since the last task (see TaskResult).
+        stuck: the teardown did not end within the limit the caller gave; it is still going
+            on in a task thread there (the caller restarts the worker).
     """
 
     failures: list[ShippedError] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     pid: int = 0
     output: list[tuple[str, Any]] = field(default_factory=list)
+    stuck: bool = False
 
 
 class _Captured:
@@ -269,15 +273,19 @@ class RunPlugin(WorkerPlugin):
     def close(self) -> TeardownResult:
         """Tear down what the run brought up in this process (once); report what happened."""
         events = self._collect()
+        self._closing = events  # what close_run reports if the teardown does not end in time
         output, self._output = self._output, None
+        self._closing_output = output
         try:
             with self._lock:
                 self._closed = True
                 run, self._run = self._run, None
+            self._closing_order = list(run.stack.order) if run is not None else []
             failures = run.close() if run is not None else []
             if run is not None:
                 run.report_lingering_threads(
-                    f"Dask worker process {os.getpid()} ({self._worker.address})"
+                    f"Dask worker process {os.getpid()} ({self._worker.address})",
+                    ignore=("Dask-",),
                 )
         finally:
             self._local.events = None
@@ -315,13 +323,45 @@ def interrupt_run(plugin_name: str, dask_worker: Worker) -> list[str]:
     return plugin.interrupt()
 
 
-async def close_run(plugin_name: str, dask_worker: Worker) -> TeardownResult:
-    """``Client.run`` target: end the run on this worker, in its task thread pool."""
+async def close_run(
+    plugin_name: str, timeouts: dict[str, float | None], grace: float, dask_worker: Worker
+) -> TeardownResult:
+    """``Client.run`` target: end the run on this worker, in its task thread pool.
+
+    Args:
+        plugin_name: the run's plugin.
+        timeouts: resource key -> its teardown timeout (``None``: no limit).
+        grace: seconds more a teardown gets past its timeout. A resource still going down
+            then (its deadline could not stop it: C code that never returns to Python) makes
+            this return what happened so far with ``stuck`` set; the teardown goes on in its
+            thread (a thread cannot be stopped), and the caller restarts the worker.
+    """
     plugin = dask_worker.plugins.get(plugin_name)
     if not isinstance(plugin, RunPlugin):
         return TeardownResult(pid=os.getpid())
     loop = asyncio.get_running_loop()
-    result: TeardownResult = await loop.run_in_executor(
-        dask_worker.executors["default"], plugin.close
-    )
-    return result
+    closing = loop.run_in_executor(dask_worker.executors["default"], plugin.close)
+    since, seen = loop.time(), 0
+    while True:
+        done, _ = await asyncio.wait({closing}, timeout=0.1)
+        if done:
+            result: TeardownResult = closing.result()
+            return result
+        events = list(getattr(plugin, "_closing", []))
+        down = {
+            e.resource_key
+            for e in events
+            if isinstance(e, ResourceEvent) and e.phase == "yield_exit"
+        }
+        if len(down) != seen:  # the next resource started going down
+            since, seen = loop.time(), len(down)
+        left = [key for key in getattr(plugin, "_closing_order", []) if key not in down]
+        limit = timeouts.get(left[-1]) if left else None
+        if limit is not None and loop.time() > since + limit + grace:
+            output = getattr(plugin, "_closing_output", None)
+            return TeardownResult(
+                events=events,
+                pid=os.getpid(),
+                output=output.take() if output is not None else [],
+                stuck=True,
+            )
