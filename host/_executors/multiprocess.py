@@ -8,6 +8,7 @@ setup is paid once per worker, not once per asset. The caller's process brings u
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -48,6 +49,8 @@ from host._secrets import mask
 from host._step import StepOutcome
 
 __all__ = ["MultiprocessConfig", "MultiprocessExecutor"]
+
+log = logging.getLogger("host.executors")
 
 #: Seconds a worker has, by default, past a time limit (the run's timeout, an interrupt, a
 #: resource's teardown timeout) before it is killed (``MultiprocessConfig.grace_period``).
@@ -592,6 +595,13 @@ class _Pool:
         if worker.process.is_alive():  # its pipe closed but it hangs on: it is done for
             worker.process.kill()
             worker.process.join()
+            log.warning(
+                "run %s: worker process %d did not exit within 5 s after its pipe to the caller "
+                "closed (something in it held it back: a non-daemon thread, an atexit "
+                "handler); it was killed.",
+                self.run.run_id,
+                worker.pid,
+            )
         for stream in worker.output:
             stream.pump(self.run.secrets)
         worker.gone = True
