@@ -461,8 +461,16 @@ class DaskExecutor(Executor):
     The run's ``timeout`` is counted by each worker for the assets it runs: one that would
     start after it is not run, one still running is interrupted in its thread (as above); each
     fails with :class:`host.RunTimeoutError`. The caller waits a grace period of
-    ``INTERRUPT_GRACE`` seconds more; an asset still running then is failed and its worker
-    restarted by its nanny (what was up there is reported as not torn down).
+    ``grace_period`` seconds more (default 5); an asset still running then is failed and its
+    worker restarted by its nanny (what was up there is reported as not torn down).
+
+    A teardown that its timeout cannot stop (a task thread blocked in C code) is given its
+    ``teardown_timeout`` plus ``grace_period``; then the run stops waiting for that worker,
+    reports the resource (:class:`host.ResourceTeardownError`, "did not go down within its
+    teardown_timeout") and those below it as not torn down, and restarts the worker (a thread
+    cannot be stopped; the nanny kills the process). What the run's code prints
+    (``sys.stdout``/``sys.stderr``) and logs on a worker comes back with each result, masked,
+    and is written or re-emitted in the caller.
     """
 
     name: ClassVar[str] = "dask"
