@@ -4,9 +4,9 @@ Commands: ``run``, ``check``, ``plugins``, ``resources``, and ``new plugin`` (``
 what ``run`` prints is in ``host._progress``.
 Exit codes: 0 success; 1 the run failed (an asset or a resource phase failed, a worker died, the
 run's timeout passed); 2 invalid input (run config, definitions, plugins, command line): nothing
-was brought up; 130 interrupted by SIGINT and 143 terminated by SIGTERM, after every resource
-that came up was torn down. Errors are one message on stderr, with the traceback only under
-``--traceback``. Nothing printed contains the value of a
+was brought up; 130 interrupted by SIGINT, 143 terminated by SIGTERM and 129 by SIGHUP, after
+every resource that came up was torn down. Errors are one message on stderr, with the traceback
+only under ``--traceback``. Nothing printed contains the value of a
 secret: ``SecretStr`` fields and the environment variables a run config reads are masked in all
 output, including tracebacks and messages of failed assets.
 """
@@ -40,7 +40,15 @@ from host._progress import Output, Progress, first_line, summary, table
 from host._resource import ConfigurableResource
 from host._secrets import secret_values
 
-__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "EXIT_SIGINT", "EXIT_SIGTERM", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_SIGHUP",
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
+    "main",
+]
 
 #: The run succeeded (or the command did what was asked).
 EXIT_OK = 0
@@ -52,6 +60,9 @@ EXIT_INVALID = 2
 EXIT_SIGINT = 130
 #: Terminated by SIGTERM (128 + 15), after every resource that came up was torn down.
 EXIT_SIGTERM = 143
+#: Terminated by SIGHUP (128 + 1: the terminal went away), after every resource that came up
+#: was torn down.
+EXIT_SIGHUP = 129
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -1,24 +1,29 @@
-"""SIGTERM and SIGINT around a run: SIGTERM ends the run like Ctrl-C; neither cuts a teardown.
+"""SIGINT, SIGTERM and SIGHUP around a run: each ends the run like Ctrl-C; none cuts a teardown.
 
-Python delivers signals to the main thread only, so both helpers act only there (a run in
-another thread is not interrupted by signals; its teardown cannot be cut by one either).
+SIGHUP (the terminal that started the run went away) is treated exactly like SIGTERM: both are
+"terminate" requests. Python delivers signals to the main thread only, so these helpers act
+only there (a run in another thread is not interrupted by signals; its teardown cannot be cut
+by one either).
 
 * :func:`sigterm_raises_systemexit`: while the run is on, SIGTERM raises ``SystemExit(143)``
-  (``128 + SIGTERM``, the exit status a shell reports for a process killed by SIGTERM; a
-  :class:`SignalExit`, told apart from a ``sys.exit()`` in asset code), so the run ends as
-  with ``KeyboardInterrupt``: every resource that came up is torn down, then the exception
-  goes on. A second SIGTERM is ignored.
-* :func:`signals_held`: while resources are torn down, SIGINT and SIGTERM are held; the first
-  of each takes effect when the block is over (re-sent to this process, with the handlers that
-  were in place before the block). A second SIGINT while one is held (Ctrl-C pressed twice)
-  takes effect at once: that is how a user abandons a teardown that hangs (the interrupt is
-  counted for the main thread, :func:`host._timeouts.interrupts_sent`, so that the resource
+  and SIGHUP ``SystemExit(129)`` (``128 +`` the signal number, the exit status a shell reports
+  for a process killed by that signal; a :class:`SignalExit`, told apart from a ``sys.exit()``
+  in asset code), so the run ends as with ``KeyboardInterrupt``: every resource that came up is
+  torn down, then the exception goes on. Once one of them arrived, further SIGTERMs and SIGHUPs
+  are ignored.
+* :func:`signals_held`: while resources are torn down, SIGINT, SIGTERM and SIGHUP are held; the
+  first of each takes effect when the block is over (re-sent to this process, with the handlers
+  that were in place before the block). A second SIGINT while one is held (Ctrl-C pressed
+  twice) takes effect at once: that is how a user abandons a teardown that hangs (the interrupt
+  is counted for the main thread, :func:`host._timeouts.interrupts_sent`, so that the resource
   stack lets it go on rather than record it as the resource's own teardown failure). Further
-  SIGTERMs are dropped, as process managers repeat SIGTERM before they send SIGKILL.
+  SIGTERMs and SIGHUPs are dropped, as process managers repeat SIGTERM before they send
+  SIGKILL.
 * :class:`DeferredSignals`: for code that coordinates other processes (reading messages from
   pipes), where an exception raised in the middle of a read would lose the rest of a message:
-  SIGINT and SIGTERM are only noted, wake up a wait on :attr:`DeferredSignals.waitable`, and
-  take effect where the code calls :meth:`DeferredSignals.deliver`.
+  SIGINT, SIGTERM and SIGHUP are only noted, wake up a wait on
+  :attr:`DeferredSignals.waitable`, and take effect where the code calls
+  :meth:`DeferredSignals.deliver`.
 """
 
 from __future__ import annotations
@@ -33,9 +38,21 @@ from typing import Any
 
 from host._timeouts import note_interrupt
 
-__all__ = ["DeferredSignals", "SignalExit", "signals_held", "sigterm_raises_systemexit"]
+__all__ = [
+    "HELD_SIGNALS",
+    "TERMINATING",
+    "DeferredSignals",
+    "SignalExit",
+    "signals_held",
+    "sigterm_raises_systemexit",
+]
 
-_HELD: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+#: The signals that ask a process to terminate: each ends a run with ``SystemExit(128 + n)``.
+TERMINATING: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP)
+
+#: The signals that end a run (and are held while resources are torn down).
+HELD_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, *TERMINATING)
+_HELD = HELD_SIGNALS
 
 
 class SignalExit(SystemExit):
@@ -52,28 +69,33 @@ def _in_main_thread() -> bool:
 
 @contextlib.contextmanager
 def sigterm_raises_systemexit() -> Iterator[None]:
-    """While the run is in the main thread, SIGTERM raises SystemExit(143) so teardown runs.
+    """While the run is in the main thread, SIGTERM and SIGHUP raise ``SystemExit(128 + n)``.
 
-    A second SIGTERM while tearing down is ignored; the previous handler comes back after.
+    ``SystemExit(143)`` for SIGTERM, ``SystemExit(129)`` for SIGHUP, so that every resource
+    that came up is torn down. Once one arrived, further SIGTERMs and SIGHUPs are ignored; the
+    previous handlers come back after the block.
     """
     if not _in_main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for terminating in TERMINATING:
+            signal.signal(terminating, signal.SIG_IGN)
         raise SignalExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in TERMINATING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before if before is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the block (main thread only); see the module docstring."""
+    """Hold SIGINT, SIGTERM and SIGHUP for the block (main thread only); see the module
+    docstring."""
     if not _in_main_thread():
         yield
         return
@@ -106,12 +128,13 @@ def signals_held() -> Iterator[None]:
 
 
 class DeferredSignals:
-    """SIGINT and SIGTERM noted while the block runs, acting only at :meth:`deliver`.
+    """SIGINT, SIGTERM and SIGHUP noted while the block runs, acting only at :meth:`deliver`.
 
     In the main thread only (elsewhere nothing changes: signals do not reach other threads).
     A signal noted is delivered by putting back the handlers that were in place and sending it
     again to this process: the handler then raises (``KeyboardInterrupt``, the run's
-    ``SystemExit(143)``) from :meth:`deliver`. Leaving the block delivers what is still noted.
+    ``SystemExit(143)`` or ``SystemExit(129)``) from :meth:`deliver`. Leaving the block
+    delivers what is still noted.
     """
 
     def __init__(self) -> None:

@@ -34,7 +34,13 @@ from host._interrupts import SignalExit, signals_held
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._secrets import mask, secrets_of
-from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, interrupts_sent
+from host._timeouts import (
+    Deadline,
+    DeadlineExceeded,
+    PhaseTimeouts,
+    interrupts_sent,
+    phase_timeouts,
+)
 
 __all__ = ["AssetHooks", "ProcessRuntime", "ResourceStack", "distribution_of"]
 
@@ -335,13 +341,7 @@ class ResourceStack:
 
     def _timeouts(self, key: str, cls: type) -> PhaseTimeouts:
         """The setup and teardown timeouts of resource ``key``: the run's, else its class's."""
-        given = self._runtime.timeouts.get(key)
-        setup = getattr(cls, "host_setup_timeout", None)
-        teardown = getattr(cls, "host_teardown_timeout", None)
-        if given is not None:
-            setup = given.setup if given.setup is not None else setup
-            teardown = given.teardown if given.teardown is not None else teardown
-        return PhaseTimeouts.model_construct(setup=setup, teardown=teardown)
+        return phase_timeouts(cls, self._runtime.timeouts.get(key))
 
     def get(self, key: str) -> Any:
         """The value assets receive for resource ``key``, bringing it up on first use.

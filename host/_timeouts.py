@@ -43,6 +43,7 @@ __all__ = [
     "interrupt_thread",
     "interrupts_sent",
     "note_interrupt",
+    "phase_timeouts",
 ]
 
 #: A timeout in seconds: a positive, finite number (at most what ``threading`` can wait).
@@ -62,6 +63,23 @@ class PhaseTimeouts(BaseModel):
 
     setup: Seconds | None = None
     teardown: Seconds | None = None
+
+
+def phase_timeouts(cls: type, given: PhaseTimeouts | None = None) -> PhaseTimeouts:
+    """The setup and teardown timeouts of a resource of class ``cls`` in a run.
+
+    What the run gives for the key (``resource_timeouts``, ``setup_timeout`` /
+    ``teardown_timeout`` in the run config) wins, phase by phase, over the class's own
+    ``host_setup_timeout`` / ``host_teardown_timeout``. The one rule: the resource stack of each
+    process and the caller of a run on worker processes (which must know how long a worker may
+    take to take a resource down) both ask here.
+    """
+    setup = getattr(cls, "host_setup_timeout", None)
+    teardown = getattr(cls, "host_teardown_timeout", None)
+    if given is not None:
+        setup = given.setup if given.setup is not None else setup
+        teardown = given.teardown if given.teardown is not None else teardown
+    return PhaseTimeouts.model_construct(setup=setup, teardown=teardown)
 
 
 class DeadlineExceeded(BaseException):

@@ -10,6 +10,7 @@ reverse order when the worker is done with the run.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 from host._context import AssetExecutionContext
 from host._errors import HostError, ResourceSetupError, ResourceTeardownError, RunTimeoutError
-from host._events import AssetFailed, ErrorInfo, Event, describe_exception
+from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
 from host._executors._shipping import ShippedError, dumps, loads, needed_resources
 from host._executors.base import RunState
 from host._graph import Step
@@ -28,12 +29,23 @@ from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRuntime, ResourceStack
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
-from host._secrets import mask_error, mask_event, secret_values
+from host._secrets import mask, mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches
-from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, phase_timeouts
 
-__all__ = ["RunPayload", "StepResult", "WorkerRun"]
+__all__ = [
+    "LogForwarder",
+    "RunPayload",
+    "StepResult",
+    "WorkerRun",
+    "caller_log_levels",
+    "reemit_record",
+    "teardown_timeout",
+]
+
+#: Where the host reports about worker processes (lingering threads, output).
+log = logging.getLogger("host.executors")
 
 #: The name the output pickler is registered under in workers.
 _SHIPPER_NAME = "host.ship_outputs"
@@ -56,6 +68,8 @@ class RunPayload:
             executors that let each worker count it (:meth:`WorkerRun.run`); ``None``: no
             limit, or the caller counts it.
         timeouts: resource key -> the setup/teardown timeouts given for the run.
+        log_levels: logger name -> level set in the caller (``""``: the root logger), applied
+            in workers so that they forward the records the caller would handle.
     """
 
     run_id: str
@@ -67,6 +81,7 @@ class RunPayload:
     timeout: float | None = None
     until: float | None = None
     timeouts: Mapping[str, PhaseTimeouts] | None = None
+    log_levels: Mapping[str, int] | None = None
 
     @classmethod
     def of(cls, run: RunState) -> RunPayload:
@@ -82,6 +97,7 @@ class RunPayload:
             timeout=run.timeout,
             until=None if remaining is None else time.time() + remaining,
             timeouts=dict(run.timeouts),
+            log_levels=caller_log_levels(),
         )
 
 
@@ -249,9 +265,42 @@ class WorkerRun:
 
     def _masked(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
         def masked(event: Event) -> None:
+            self._threads.note(event)
             emit(mask_event(event, self.runtime.secrets))
 
+        self._threads = _ThreadOwners()
         return masked
+
+    def lingering_threads(self) -> list[tuple[threading.Thread, str]]:
+        """Non-daemon threads started during the run here and still running, with what
+        started them (``"resource 'db'"``, ``"asset 'x'"``: the first event after the thread
+        appeared). Call it after :meth:`close`."""
+        return self._threads.lingering()
+
+    def report_lingering_threads(self, where: str, ignore: tuple[str, ...] = ()) -> int:
+        """Log a warning (logger ``host.executors``) for each of :meth:`lingering_threads`;
+        return how many. ``where`` names the worker (``"worker process 123"``); threads whose
+        name starts with one of ``ignore`` are the worker's own (not reported)."""
+        found = [(t, o) for t, o in self.lingering_threads() if not t.name.startswith(ignore)]
+        for thread, owner in found:
+            target = getattr(thread, "_target", None)
+            runs = (
+                f", running {getattr(target, '__module__', '?')}."
+                f"{getattr(target, '__qualname__', repr(target))}"
+                if target is not None
+                else ""
+            )
+            log.warning(
+                "%s",
+                mask(
+                    f"run {self.payload.run_id}: {where}: non-daemon thread {thread.name!r}"
+                    f"{runs}, started by {owner}, was still running when the run ended there; "
+                    f"it was not waited for (the process exits without it). Stop it in the "
+                    f"resource's teardown, or make it a daemon thread.",
+                    self.runtime.secrets,
+                ),
+            )
+        return len(found)
 
     def run(self, key: str, inputs: Mapping[str, bytes], *, counted: bool = False) -> StepResult:
         """Run asset ``key`` with its upstream outputs (pickled); never raises an Exception.
@@ -365,6 +414,136 @@ class WorkerRun:
         """``exc`` ready for the trip to the caller (``secrets`` masked in its description)."""
         info = mask_error(ErrorInfo.from_exception(exc), secrets)
         return ShippedError.pack(exc, info, os.getpid())
+
+
+class _ThreadOwners:
+    """Which part of the run started each thread of this process: the threads that exist at
+    each event and did not at the one before were started by what the event is about."""
+
+    def __init__(self) -> None:
+        self._owners: dict[threading.Thread, str | None] = dict.fromkeys(threading.enumerate())
+
+    def note(self, event: Event | None) -> None:
+        current = threading.enumerate()
+        if len(current) == len(self._owners) and all(t in self._owners for t in current):
+            return
+        owner = "the run"
+        if isinstance(event, ResourceEvent):
+            owner = f"resource {event.resource_key!r}"
+        elif (key := getattr(event, "asset_key", None)) is not None:
+            owner = f"asset {key!r}"
+        for thread in current:
+            self._owners.setdefault(thread, owner)
+
+    def lingering(self) -> list[tuple[threading.Thread, str]]:
+        self.note(None)
+        me = threading.current_thread()
+        return [
+            (thread, owner)
+            for thread, owner in self._owners.items()
+            if owner is not None
+            and thread is not me
+            and thread is not threading.main_thread()
+            and not thread.daemon
+            and thread.is_alive()
+        ]
+
+
+#: LogRecord attributes that travel (others are dropped; extras of simple types travel too).
+_RECORD_FIELDS = frozenset(
+    logging.makeLogRecord({}).__dict__
+) - {"args", "exc_info", "msg", "message"}
+
+
+def caller_log_levels() -> dict[str, int]:
+    """Logger name -> level, for every logger given a level in this process (root: ``""``)."""
+    levels = {"": logging.getLogger().level}
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            levels[name] = logger.level
+    return levels
+
+
+def _simple(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+class LogForwarder(logging.Handler):
+    """A handler for a worker's root logger: every record, masked, as a dict to ``send``.
+
+    The message is formatted here (``args`` do not travel), the exception and stack become
+    text, secrets are masked with ``secrets`` (read when each record is sent). The caller
+    re-emits the records with :func:`reemit_record`. ``send`` failing (the caller is gone)
+    drops the record.
+    """
+
+    def __init__(
+        self, send: Callable[[dict[str, Any]], None], secrets: Callable[[], Collection[str]]
+    ) -> None:
+        super().__init__(logging.NOTSET)
+        self._send = send
+        self._secrets = secrets
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._local, "busy", False):
+            return  # a record logged while sending one (never sent in a loop)
+        self._local.busy = True
+        try:
+            self._send(self.pack(record, self._secrets()))
+        except OSError:
+            pass
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._local.busy = False
+
+    @staticmethod
+    def pack(record: logging.LogRecord, secrets: Collection[str]) -> dict[str, Any]:
+        """``record`` as a dict of simple values, its text masked."""
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if (key in _RECORD_FIELDS or not key.startswith("_")) and _simple(value)
+        }
+        fields.pop("args", None)
+        fields["msg"] = mask(record.getMessage(), secrets)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for key in ("exc_text", "stack_info"):
+            if fields.get(key) is not None or getattr(record, key, None):
+                fields[key] = mask(str(getattr(record, key)), secrets)
+        return fields
+
+
+def reemit_record(fields: Mapping[str, Any], secrets: Collection[str]) -> None:
+    """Re-emit a record a worker forwarded (:class:`LogForwarder`), here, on its logger.
+
+    Its text is masked again with ``secrets`` (the run's, known here); it is handled only if
+    its logger is enabled for its level here, as if it had been logged here.
+    """
+    masked = dict(fields)
+    for key in ("msg", "exc_text", "stack_info"):
+        if isinstance(masked.get(key), str):
+            masked[key] = mask(masked[key], secrets)
+    masked["args"] = None
+    record = logging.makeLogRecord(masked)
+    logger = logging.getLogger(record.name)
+    if logger.isEnabledFor(record.levelno):
+        logger.handle(record)
+
+
+def teardown_timeout(run: RunState, key: str) -> float | None:
+    """The teardown timeout resource ``key`` has in the run's workers, or ``None``: no limit.
+
+    The workers' rule (:func:`host._timeouts.phase_timeouts`). The caller of a run on worker
+    processes uses it to know how long a worker may take to take a resource down before it
+    gives up on it.
+    """
+    node = run.resources.nodes.get(key)
+    if node is None:
+        return None
+    return phase_timeouts(type(node.resource), run.timeouts.get(key)).teardown
 
 
 def teardown_errors(shipped: list[ShippedError]) -> list[ResourceTeardownError]:

@@ -9,30 +9,43 @@ Protocol, over one duplex pipe per worker, each message a cloudpickled tuple:
   ``("failed", ShippedError)`` if it could not load the run.
 
 The worker tears down everything it brought up when it is told to stop, when the caller goes
-away (end of file on the pipe), and on SIGINT (KeyboardInterrupt) or SIGTERM (SystemExit), which
-interrupt an asset that is running. While it tears down it ignores both signals, so a second one
-cannot cut a teardown short; the caller escalates to SIGKILL only when it must.
+away (end of file on the pipe), and on SIGINT (KeyboardInterrupt), SIGTERM or SIGHUP (SystemExit
+of 128 + the signal number), which interrupt an asset that is running. While it tears down it
+ignores them, so a second one cannot cut a teardown short; the caller escalates to SIGKILL only
+when it must (see the ``multiprocess`` executor).
 
 SIGUSR1 from the caller means the run's timeout passed: it interrupts the asset running (which
 fails with :class:`host.RunTimeoutError`, see ``WorkerRun.run``) and is ignored at any other
 time; the caller then says stop.
+
+Output: the worker's standard output and error (file descriptors 1 and 2, so whatever writes
+there: ``print``, ``warnings``, tracebacks printed by ``threading`` or ``multiprocessing``, C
+code) go to pipes the caller reads, masks, and writes to its own ``sys.stdout`` and
+``sys.stderr``. Log records go over the message pipe as ``("log", fields)``
+(:class:`~host._executors._remote.LogForwarder`), masked here and again in the caller, which
+re-emits them on the same loggers.
+
+Threads: when its teardown is done, the worker logs each non-daemon thread that a resource or
+an asset left running, and exits without waiting for them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
 from host._events import Event
-from host._executors._remote import StepResult, WorkerRun
+from host._executors._remote import LogForwarder, StepResult, WorkerRun
 from host._executors._shipping import dumps, loads
-from host._interrupts import SignalExit
+from host._interrupts import TERMINATING, SignalExit
 from host._timeouts import DeadlineExceeded
 
 __all__ = ["TIMEOUT_SIGNAL", "main"]
@@ -40,7 +53,7 @@ __all__ = ["TIMEOUT_SIGNAL", "main"]
 #: What the caller sends a worker whose asset must stop because the run's timeout passed.
 TIMEOUT_SIGNAL = signal.SIGUSR1
 
-_SIGNALS = {signal.SIGINT, signal.SIGTERM, TIMEOUT_SIGNAL}
+_SIGNALS = {signal.SIGINT, *TERMINATING, TIMEOUT_SIGNAL}
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -127,16 +140,68 @@ def _serve(channel: _Channel, run: WorkerRun) -> None:
         channel.send(("done", result, False))
 
 
-def main(conn: Connection, payload: bytes) -> None:
-    """Take part in one run: load it, run assets on request, tear down, report, exit."""
+def _redirect(stdout: Connection | None, stderr: Connection | None) -> None:
+    """Point file descriptors 1 and 2 at the caller's output pipes (line-buffered)."""
+    for fd, pipe, stream in ((1, stdout, sys.stdout), (2, stderr, sys.stderr)):
+        if pipe is None:
+            continue
+        with suppress(Exception):
+            stream.flush()
+        os.dup2(pipe.fileno(), fd)
+        pipe.close()
+        if hasattr(stream, "reconfigure"):
+            with suppress(Exception):
+                stream.reconfigure(line_buffering=True)
+
+
+def _forward_logs(
+    channel: _Channel, secrets: Callable[[], Collection[str]], levels: Mapping[str, int] | None
+) -> None:
+    """Send every log record of this process to the caller (masked), at the caller's levels."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(LogForwarder(lambda fields: channel.send(("log", fields)), secrets))
+    for name, level in (levels or {"": logging.WARNING}).items():
+        logging.getLogger(name or None).setLevel(level)
+
+
+def _exit_now() -> None:
+    """Leave without waiting for non-daemon threads (they were reported)."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def main(
+    conn: Connection,
+    payload: bytes,
+    stdout: Connection | None = None,
+    stderr: Connection | None = None,
+) -> None:
+    """Take part in one run: load it, run assets on request, tear down, report, exit.
+
+    Args:
+        conn: the message pipe to the caller.
+        payload: the pickled :class:`~host._executors._remote.RunPayload`.
+        stdout / stderr: write ends of the pipes the caller reads this process's output from
+            (file descriptors 1 and 2 are pointed at them); ``None``: keep the inherited ones.
+    """
+    _redirect(stdout, stderr)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _sigterm)
+    for signum in TERMINATING:  # SIGTERM, SIGHUP
+        signal.signal(signum, _sigterm)
     signal.signal(TIMEOUT_SIGNAL, _Running.timeout)
     channel = _Channel(conn)
+    known: list[Collection[str]] = [()]  # the run's secrets here, once the run is loaded
     try:
-        run = WorkerRun(loads(payload), channel.event)
+        loaded = loads(payload)
+        _forward_logs(channel, lambda: known[0], loaded.log_levels)
+        run = WorkerRun(loaded, channel.event)
+        known[0] = run.runtime.secrets  # grows as resources come up (EnvVars read here)
     except BaseException as exc:
-        channel.send(("failed", WorkerRun.pack(exc)))
+        channel.send(("failed", WorkerRun.pack(exc, known[0])))
         return
     error: BaseException | None = None
     try:
@@ -147,8 +212,13 @@ def main(conn: Connection, payload: bytes) -> None:
     finally:
         for signum in _SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
-    failures = run.close(error)
+    try:
+        failures = run.close(error)
+    finally:
+        lingering = run.report_lingering_threads(f"worker process {os.getpid()}")
     if not channel.broken:
         with suppress(OSError):
             channel.send(("closed", failures))
     conn.close()
+    if lingering:
+        _exit_now()

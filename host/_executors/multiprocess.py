@@ -8,22 +8,30 @@ setup is paid once per worker, not once per asset. The caller's process brings u
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from host._errors import HostError, ResourceTeardownError, RunTimeoutError, WorkerDiedError
 from host._events import AssetFailed, ErrorInfo, ResourceEvent
 from host._executors import _worker
 from host._executors._frontier import Frontier
-from host._executors._remote import RunPayload, StepResult, teardown_errors
+from host._executors._remote import (
+    RunPayload,
+    StepResult,
+    reemit_record,
+    teardown_errors,
+    teardown_timeout,
+)
 from host._executors._shipping import (
     ShippedError,
     check_shippable,
@@ -37,11 +45,15 @@ from host._graph import Plan
 from host._interrupts import DeferredSignals
 from host._lifecycle import distribution_of
 from host._resource_graph import ResourceGraph
+from host._secrets import mask
 from host._step import StepOutcome
 
 __all__ = ["MultiprocessConfig", "MultiprocessExecutor"]
 
-#: Seconds a worker has to stop its asset once the run's timeout passed; then it is killed.
+log = logging.getLogger("host.executors")
+
+#: Seconds a worker has, by default, past a time limit (the run's timeout, an interrupt, a
+#: resource's teardown timeout) before it is killed (``MultiprocessConfig.grace_period``).
 INTERRUPT_GRACE = 5.0
 
 
@@ -62,10 +74,17 @@ class MultiprocessConfig(ExecutorConfig):
             server process that multiprocessing starts on first use and keeps until the caller
             exits (a child process that outlives the run); each worker still imports the host,
             so it saves only the interpreter start.
+        grace_period: seconds a worker is given, past a limit, before the caller kills it
+            (default 5): past the run's ``timeout`` (its asset was told to stop), past an
+            interrupt of the run (SIGINT, SIGTERM, SIGHUP: its asset was told to stop), and
+            past the ``teardown_timeout`` of the resource it is taking down (a teardown stuck
+            in code that cannot be interrupted). What was up in a killed worker is reported in
+            ``RunResult.resource_errors``.
     """
 
     max_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)
     start_method: Literal["spawn", "forkserver"] = "spawn"
+    grace_period: PositiveFloat = INTERRUPT_GRACE
 
 
 def _how(exitcode: int | None) -> str:
@@ -78,6 +97,48 @@ def _how(exitcode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exitcode}"
     return f"exited with code {exitcode}"
+
+
+class _Stream:
+    """One of a worker's output pipes (its fd 1 or 2), read here, masked, written to this
+    process's ``sys.stdout`` or ``sys.stderr`` (as they are when written, so a redirection or
+    a capture in the caller applies), a whole line at a time."""
+
+    def __init__(self, conn: Connection, name: Literal["stdout", "stderr"]) -> None:
+        self.conn = conn
+        self.name = name
+        self.pending = b""
+        self.open = True
+        os.set_blocking(conn.fileno(), False)
+
+    def pump(self, secrets: set[str], final: bool = False) -> None:
+        """Read what is there (never waits); write the complete lines (all of it if
+        ``final``, or at the end of the pipe)."""
+        while self.open:
+            try:
+                chunk = os.read(self.conn.fileno(), 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.open = False
+                break
+            self.pending += chunk
+        cut = len(self.pending) if (final or not self.open) else self.pending.rfind(b"\n") + 1
+        if cut <= 0:
+            return
+        data, self.pending = self.pending[:cut], self.pending[cut:]
+        text = mask(data.decode(errors="replace"), secrets)
+        stream = getattr(sys, self.name)
+        with contextlib.suppress(Exception):  # a closed stream in the caller loses output only
+            stream.write(text)
+            stream.flush()
+
+    def close(self, secrets: set[str]) -> None:
+        self.pump(secrets, final=True)
+        self.open = False
+        self.conn.close()
 
 
 @dataclass(eq=False)
@@ -95,8 +156,10 @@ class _Worker:
     closed: bool = False  # it reported its teardown
     ending: bool = False  # its end is being handled
     gone: bool = False  # its process ended and was handled
-    interrupted: float | None = None  # when it was told to stop its asset (run timeout)
+    interrupted: float | None = None  # when it was told to stop its asset (timeout, signal)
+    since: float | None = None  # leaving: when its current teardown started (at the latest)
     dropped: bool = False  # killed by the caller before it loaded the run (nothing was up)
+    output: list[_Stream] = field(default_factory=list)  # its stdout and stderr pipes
 
     @property
     def pid(self) -> int:
@@ -166,22 +229,29 @@ class _Pool:
 
     def _start(self, context: Any, payload: bytes, index: int) -> None:
         parent, child = context.Pipe(duplex=True)
+        out_read, out_write = context.Pipe(duplex=False)
+        err_read, err_write = context.Pipe(duplex=False)
         process = context.Process(
             target=_worker.main,
-            args=(child, payload),
+            args=(child, payload, out_write, err_write),
             name=f"host-worker-{index}",
             daemon=False,
         )
         worker = _Worker(index, process, parent)
+        worker.output = [_Stream(out_read, "stdout"), _Stream(err_read, "stderr")]
         self.workers.append(worker)
         try:
             process.start()
         except BaseException:
             worker.gone = True  # never started: nothing to wait for or reap
             parent.close()
+            for stream in worker.output:
+                stream.close(self.run.secrets)
             raise
         finally:
             child.close()
+            out_write.close()
+            err_write.close()
 
     def _live(self) -> list[_Worker]:
         return [w for w in self.workers if not w.gone]
@@ -202,25 +272,116 @@ class _Pool:
 
     # -- the run's timeout -------------------------------------------------------------------
 
-    def _wakeup(self) -> float | None:
-        """Seconds until the next time limit (the run's, or a grace period), or ``None``."""
-        if not self.timed_out:
-            return self.run.remaining()
-        due = [w.interrupted for w in self._live() if w.busy and w.interrupted is not None]
-        if not due:
+    def _wakeup(self, run_timeout: bool = True) -> float | None:
+        """Seconds until the next time limit (the run's, a worker's), or ``None``: none."""
+        now = time.monotonic()
+        limits = [due - now for w in self._live() if (due := self._due(w)) is not None]
+        if run_timeout and not self.timed_out and (left := self.run.remaining()) is not None:
+            limits.append(left)
+        return max(0.0, min(limits)) if limits else None
+
+    def _due(self, worker: _Worker) -> float | None:
+        """When the caller gives up on ``worker`` (kills it) unless it has moved on by then.
+
+        A worker told to stop its asset has the grace period to do so. A worker tearing down
+        has the teardown timeout of the resource it is taking down (the last one up there,
+        as resources go down in reverse order) plus the grace period, counted from when that
+        teardown started at the latest (the stop, or the previous resource's end). ``None``:
+        no limit (nothing to wait for, or a resource without a teardown timeout).
+        """
+        if worker.gone:
             return None
-        return max(0.0, min(due) + INTERRUPT_GRACE - time.monotonic())
+        grace = self.config.grace_period
+        if worker.busy is not None:
+            return None if worker.interrupted is None else worker.interrupted + grace
+        if not worker.leaving or worker.closed or worker.since is None or not worker.up:
+            return None
+        timeout = teardown_timeout(self.run, worker.up[-1])
+        return None if timeout is None else worker.since + timeout + grace
 
     def _check_time(self) -> None:
-        if not self.timed_out:
-            if self.run.remaining() == 0.0:
-                self._time_out()
-            return
-        now = time.monotonic()
+        if not self.timed_out and self.run.remaining() == 0.0:
+            self._time_out()
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Kill each worker past its limit (see :meth:`_due`), reporting what it held."""
         for worker in self._live():
-            started = worker.interrupted
-            if worker.busy and started is not None and now >= started + INTERRUPT_GRACE:
+            due = self._due(worker)
+            if due is None or time.monotonic() < due:
+                continue
+            self._drain(worker)  # what it sent meanwhile (it may have just moved on)
+            due = self._due(worker)
+            if due is None or time.monotonic() < due:
+                continue
+            if worker.busy is not None:
                 self._give_up(worker)
+            else:
+                self._kill_stuck_teardown(worker)
+
+    def _drain(self, worker: _Worker) -> None:
+        """Handle every message ``worker`` already sent, without waiting."""
+        while not worker.gone:
+            try:
+                if not worker.conn.poll():
+                    return
+            except (EOFError, OSError):
+                return
+            if not self._receive(worker):
+                return
+
+    def _kill_stuck_teardown(self, worker: _Worker) -> None:
+        """``worker`` is still taking a resource down past its teardown timeout and the grace
+        period (in code that cannot be interrupted): kill it, and report what it held."""
+        stuck, below = worker.up[-1], list(reversed(worker.up[:-1]))
+        worker.up.clear()
+        timeout = teardown_timeout(self.run, stuck) or 0.0
+        grace = self.config.grace_period
+        cls = type(self.run.resources.nodes[stuck].resource)
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        error = ResourceTeardownError(
+            f"resource {stuck!r} ({name}) did not go down within its teardown_timeout of "
+            f"{timeout:g} s, nor in the {grace:g} s of grace after it (it was in code that "
+            f"cannot be interrupted), so the worker process {worker.pid} where it was up was "
+            f"killed; what it holds may not be released. Find out why its teardown hangs, or "
+            f"give it more time (teardown_timeout for the key, or host_teardown_timeout on the "
+            f"class).",
+            resource_key=stuck,
+            resource_class=name,
+            phase="yield_exit",
+            distribution=distribution_of(cls),
+        )
+        error.__cause__ = TimeoutError(
+            f"resource {stuck!r} did not go down within {timeout:g} s (+ {grace:g} s of grace)"
+        )
+        elapsed = time.monotonic() - (worker.since or time.monotonic())
+        self.run.emit(
+            ResourceEvent(
+                self.run.run_id,
+                resource_key=stuck,
+                phase="yield_exit",
+                duration=elapsed,
+                error=ErrorInfo.from_exception(error, resource_key=stuck),
+                pid=worker.pid,
+            )
+        )
+        errors = [error]
+        for key in below:
+            cls = type(self.run.resources.nodes[key].resource)
+            name = f"{cls.__module__}.{cls.__qualname__}"
+            lost = ResourceTeardownError(
+                f"resource {key!r} ({name}) was not torn down: worker process {worker.pid}, "
+                f"where it was up, was killed because the teardown of {stuck!r} before it "
+                f"hung past its teardown_timeout.",
+                resource_key=key,
+                resource_class=name,
+                phase="teardown",
+                distribution=distribution_of(cls),
+            )
+            lost.__cause__ = WorkerDiedError(f"worker process {worker.pid} was killed")
+            errors.append(lost)
+        self.run.record_teardown_errors(errors)
+        worker.process.kill()
 
     def _time_out(self) -> None:
         """The run's timeout passed: fail what has not started, interrupt what runs."""
@@ -247,12 +408,21 @@ class _Pool:
         key, worker.busy = worker.busy, None
         assert key is not None
         self.frontier.finish(key, False)
-        timeout = self.run.timeout or 0.0
-        error = RunTimeoutError(
-            f"asset {key!r} was still running {INTERRUPT_GRACE:g} s after the run's timeout of "
-            f"{timeout:g} s passed and it was told to stop (it was in code that cannot be "
-            f"interrupted); its worker process {worker.pid} was killed."
-        )
+        grace = self.config.grace_period
+        error: HostError
+        if self.timed_out:
+            timeout = self.run.timeout or 0.0
+            error = RunTimeoutError(
+                f"asset {key!r} was still running {grace:g} s after the run's timeout of "
+                f"{timeout:g} s passed and it was told to stop (it was in code that cannot be "
+                f"interrupted); its worker process {worker.pid} was killed."
+            )
+        else:
+            error = WorkerDiedError(
+                f"asset {key!r} was still running {grace:g} s after the run was interrupted "
+                f"and it was told to stop (it was in code that cannot be interrupted); its "
+                f"worker process {worker.pid} was killed."
+            )
         self._fail(key, error, pid=worker.pid, started=worker.started)
         worker.leaving = True
         worker.process.kill()
@@ -274,17 +444,26 @@ class _Pool:
                 self._ended(worker)
 
     def _shutdown(self, interrupt: bool) -> None:
-        """Tell every worker to tear down (interrupting running assets if ``interrupt``)."""
+        """Tell every worker to tear down (interrupting running assets if ``interrupt``).
+
+        Waits for every worker to end; one past its limit (:meth:`_due`) is killed.
+        """
+        now = time.monotonic()
         for worker in self._live():
             if interrupt and worker.busy is not None and worker.process.is_alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGINT)
+                if worker.interrupted is None:
+                    worker.interrupted = now
             if not worker.leaving:
                 worker.leaving = True
                 with contextlib.suppress(OSError):
                     worker.send(("stop",))
+            if worker.busy is None and worker.since is None:
+                worker.since = now
         while live := self._live():
-            self._wait(live)
+            self._wait(live, self._wakeup(run_timeout=False))
+            self._check_workers()
 
     def _reap(self) -> None:
         """Make sure no worker process outlives the run, whatever happened."""
@@ -296,6 +475,9 @@ class _Pool:
                 process.join()
                 process.close()
             worker.conn.close()
+            for stream in worker.output:
+                if not stream.conn.closed:
+                    stream.close(self.run.secrets)
             worker.gone = True
 
     # -- messages ----------------------------------------------------------------------------
@@ -306,10 +488,15 @@ class _Pool:
         A SIGINT or SIGTERM noted meanwhile takes effect here, after the messages ready.
         """
         by_object: dict[Any, _Worker] = {}
+        streams: dict[Any, _Stream] = {}
         for worker in live:
             by_object[worker.conn] = worker
             by_object[worker.process.sentinel] = worker
-        for ready in wait([*by_object, *self.signals.waitable], timeout):
+            streams.update({s.conn: s for s in worker.output if s.open})
+        for ready in wait([*streams, *by_object, *self.signals.waitable], timeout):
+            if (stream := streams.get(ready)) is not None:
+                stream.pump(self.run.secrets)
+                continue
             sender = by_object.get(ready)
             if sender is None or sender.gone:
                 continue
@@ -334,7 +521,11 @@ class _Pool:
                     worker.up.append(event.resource_key)
                 elif event.phase == "yield_exit" and event.resource_key in worker.up:
                     worker.up.remove(event.resource_key)
+                    if worker.leaving:  # the next teardown starts now
+                        worker.since = time.monotonic()
             self.run.emit(event)
+        elif kind == "log":
+            reemit_record(message[1], self.run.secrets)
         elif kind == "ready":
             worker.ready = True
         elif kind == "done":
@@ -344,6 +535,8 @@ class _Pool:
             if message[2]:  # the asset was interrupted there: the worker tears down, the run ends
                 worker.leaving = True
                 self.ended_by = self.ended_by or result.key
+            if worker.leaving:  # its teardown starts now
+                worker.since = time.monotonic()
         elif kind == "closed":
             self.run.record_teardown_errors(teardown_errors(message[1]))
             worker.closed = True
@@ -394,10 +587,23 @@ class _Pool:
                 break
             if not self._receive(worker):
                 break
-        worker.process.join(timeout=5)
+        until = time.monotonic() + 5
+        while worker.process.is_alive() and time.monotonic() < until:
+            for stream in worker.output:  # it may be writing its last words
+                stream.pump(self.run.secrets)
+            worker.process.join(timeout=0.05)
         if worker.process.is_alive():  # its pipe closed but it hangs on: it is done for
             worker.process.kill()
             worker.process.join()
+            log.warning(
+                "run %s: worker process %d did not exit within 5 s after its pipe to the caller "
+                "closed (something in it held it back: a non-daemon thread, an atexit "
+                "handler); it was killed.",
+                self.run.run_id,
+                worker.pid,
+            )
+        for stream in worker.output:
+            stream.pump(self.run.secrets)
         worker.gone = True
         if worker.closed:
             return
@@ -479,7 +685,19 @@ class MultiprocessExecutor(Executor):
     thread: ``SIGALRM`` stops a call that hangs). The run's ``timeout`` is counted here: when it
     passes, assets not started are not run, each worker running one gets ``SIGUSR1`` (its asset
     fails with :class:`~host.RunTimeoutError`), and a worker that has not stopped it
-    :data:`INTERRUPT_GRACE` seconds later is killed.
+    ``grace_period`` seconds later is killed. The same goes for an asset told to stop because
+    the run was interrupted. A teardown that cannot be stopped in the worker (C code that never
+    returns to Python, signals blocked) is counted here too: the caller knows from the events
+    which resources are up in each worker and their teardown timeouts, and a worker still
+    taking a resource down ``grace_period`` seconds past that resource's teardown timeout is
+    killed; that resource is reported (:class:`~host.ResourceTeardownError`, "did not go down
+    within its teardown_timeout ... killed") with the ones still up below it, and the run
+    fails. A resource without a teardown timeout is waited for (as in the caller's process).
+
+    Threads: a non-daemon thread that a resource or an asset started and left running when the
+    worker is done is logged as a warning (logger ``host.executors``, naming the thread and
+    the resource or asset that started it); the worker does not wait for it, and the run does
+    not fail because of it.
     """
 
     name: ClassVar[str] = "multiprocess"

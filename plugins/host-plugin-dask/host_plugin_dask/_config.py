@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from host import ExecutorConfig
 
@@ -21,11 +21,15 @@ class DaskConfig(ExecutorConfig):
         threads_per_worker: threads in each of them (default 1). With more than one, assets
             in one worker process run concurrently and share that process's resources, which
             must then be thread-safe (a resource still comes up once per process).
+        grace_period: seconds the caller waits past a limit before it gives up on a worker and
+            restarts it (default 5): past the run's ``timeout`` for an asset still running,
+            and past the ``teardown_timeout`` of the resource a worker is taking down.
     """
 
     address: str | None = None
     n_workers: PositiveInt = Field(default_factory=lambda: os.cpu_count() or 1)
     threads_per_worker: PositiveInt = 1
+    grace_period: PositiveFloat = 5.0
 
     @model_validator(mode="after")
     def _cluster_or_address(self) -> DaskConfig:

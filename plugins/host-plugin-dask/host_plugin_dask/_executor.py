@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +26,18 @@ from host import (
     WorkerDiedError,
 )
 from host._executors._frontier import Frontier
-from host._executors._remote import RunPayload, teardown_errors
+from host._executors._remote import (
+    RunPayload,
+    reemit_record,
+    teardown_errors,
+    teardown_timeout,
+)
 from host._executors._shipping import check_shippable, dumps, shippable_plugins
 from host._graph import Plan
 from host._interrupts import signals_held
 from host._lifecycle import distribution_of
 from host._resource_graph import ResourceGraph
+from host._secrets import mask
 from host._step import StepOutcome
 from host_plugin_dask._config import DaskConfig
 from host_plugin_dask._worker import (
@@ -57,9 +64,10 @@ INTERRUPT_GRACE = 5.0
 class _DaskRun:
     """One run on a Dask client: submit ready assets, collect results, end the run everywhere."""
 
-    def __init__(self, run: RunState, client: Client) -> None:
+    def __init__(self, run: RunState, client: Client, grace: float = INTERRUPT_GRACE) -> None:
         self.run = run
         self.client = client
+        self.grace = grace
         self.plugin_name = f"host-run-{run.run_id}"
         self.frontier = Frontier(run.plan)
         self.blobs: dict[str, bytes] = {}  # asset key -> pickled output, for downstream
@@ -81,7 +89,7 @@ class _DaskRun:
         payload = dumps(RunPayload.of(self.run))
         self.client.register_plugin(RunPlugin(payload), name=self.plugin_name)
         remaining = self.run.remaining()
-        limit = None if remaining is None else remaining + INTERRUPT_GRACE
+        limit = None if remaining is None else remaining + self.grace
         futures = as_completed(loop=self.client.loop, timeout=limit)
         try:
             try:
@@ -124,7 +132,7 @@ class _DaskRun:
         if not running:
             return
         with contextlib.suppress(Exception):
-            wait(running, timeout=INTERRUPT_GRACE)
+            wait(running, timeout=self.grace)
         for future in running:
             if future.done():
                 with contextlib.suppress(Exception):
@@ -159,7 +167,7 @@ class _DaskRun:
         for dask_key, key in stuck.items():
             where = [a for a in addresses if dask_key in processing[a]]
             error = RunTimeoutError(
-                f"asset {key!r} was still running {INTERRUPT_GRACE:g} s after the run's timeout "
+                f"asset {key!r} was still running {self.grace:g} s after the run's timeout "
                 f"of {timeout:g} s passed (it was in code that cannot be interrupted); its Dask "
                 f"worker {', '.join(where) or '(unknown)'} was restarted."
             )
@@ -239,6 +247,7 @@ class _DaskRun:
                 future.release()
                 self.pids[task.address] = task.pid
                 self._emit(task.address, task.events)
+                self._forward(task.output)
                 outcome, blob = task.result.outcome()
                 if blob is not None:
                     self.blobs[key] = blob
@@ -279,6 +288,18 @@ class _DaskRun:
         for key, upstream in self.frontier.finish(outcome.key, outcome.ok):
             self.run.skip(key, upstream)
 
+    def _forward(self, output: list[tuple[str, Any]]) -> None:
+        """What a worker wrote and logged for the run: written and re-emitted here, masked."""
+        for kind, item in output:
+            if kind == "log":
+                reemit_record(item, self.run.secrets)
+                continue
+            stream = getattr(sys, kind, None)
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.write(mask(item, self.run.secrets))
+                    stream.flush()
+
     def _emit(self, address: str, events: list[Event]) -> None:
         up = self.up_at.setdefault(address, [])
         for event in events:
@@ -293,14 +314,30 @@ class _DaskRun:
 
     def _end_everywhere(self) -> None:
         """Tear down on every worker (in its task threads); report what lost workers left up."""
-        results: dict[str, Any] = self.client.run(close_run, self.plugin_name, on_error="return")
+        results: dict[str, Any] = self.client.run(
+            close_run,
+            self.plugin_name,
+            {key: teardown_timeout(self.run, key) for key in self.run.resources.nodes},
+            self.grace,
+            on_error="return",
+        )
         ended: set[tuple[str, int]] = set()
+        stuck: list[str] = []
         for address in sorted(results):
             result = results[address]
             if isinstance(result, TeardownResult):
-                ended.add((address, result.pid))
                 self._emit(address, result.events)
+                self._forward(result.output)
                 self.run.record_teardown_errors(teardown_errors(result.failures))
+                if result.stuck and self.up_at.get(address):
+                    ended.add((address, result.pid))
+                    self._stuck(address, result.pid)
+                    stuck.append(address)
+                elif not result.stuck:
+                    ended.add((address, result.pid))
+        if stuck:  # a thread cannot be stopped: the nanny replaces the process
+            with contextlib.suppress(Exception):
+                self.client.restart_workers(stuck, raise_for_error=False)
         # Workers that did not answer (lost, or replaced by their nanny) tore nothing down:
         # what was up there is in the scheduler's log, even for an asset that never returned.
         for (address, pid), keys in self._up_by_log().items():
@@ -312,6 +349,40 @@ class _DaskRun:
                     else "the worker process is gone"
                 )
                 self._lost(address, pid, keys, why)
+
+    def _stuck(self, address: str, pid: int) -> None:
+        """The teardown on worker ``address`` did not end in time: report what is still up
+        there (the first of them is stuck in its teardown)."""
+        keys = list(self.up_at.get(address, []))
+        self.up_at[address] = []
+        stuck, below = keys[-1], list(reversed(keys[:-1]))
+        cls = type(self.run.resources.nodes[stuck].resource)
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        timeout = teardown_timeout(self.run, stuck) or 0.0
+        error = ResourceTeardownError(
+            f"resource {stuck!r} ({name}) did not go down within its teardown_timeout of "
+            f"{timeout:g} s, nor in the {self.grace:g} s of grace after it (it was in code "
+            f"that cannot be interrupted), so the Dask worker process {pid} ({address}) where "
+            f"it was up was restarted (killed by its nanny); what it holds may not be "
+            f"released. Find out why its teardown hangs, or give it more time (teardown_timeout "
+            f"for the key, or host_teardown_timeout on the class).",
+            resource_key=stuck,
+            resource_class=name,
+            phase="yield_exit",
+            distribution=distribution_of(cls),
+        )
+        error.__cause__ = TimeoutError(
+            f"resource {stuck!r} did not go down within {timeout:g} s (+ {self.grace:g} s)"
+        )
+        self.run.record_teardown_errors([error])
+        if below:
+            self._lost(
+                address,
+                pid,
+                list(reversed(below)),
+                f"the worker was restarted because the teardown of {stuck!r} before it hung "
+                f"past its teardown_timeout",
+            )
 
     def _up_by_log(self) -> dict[tuple[str, int], list[str]]:
         """(worker address, pid) -> resources up there, replayed from the scheduler's log."""
@@ -390,8 +461,16 @@ class DaskExecutor(Executor):
     The run's ``timeout`` is counted by each worker for the assets it runs: one that would
     start after it is not run, one still running is interrupted in its thread (as above); each
     fails with :class:`host.RunTimeoutError`. The caller waits a grace period of
-    ``INTERRUPT_GRACE`` seconds more; an asset still running then is failed and its worker
-    restarted by its nanny (what was up there is reported as not torn down).
+    ``grace_period`` seconds more (default 5); an asset still running then is failed and its
+    worker restarted by its nanny (what was up there is reported as not torn down).
+
+    A teardown that its timeout cannot stop (a task thread blocked in C code) is given its
+    ``teardown_timeout`` plus ``grace_period``; then the run stops waiting for that worker,
+    reports the resource (:class:`host.ResourceTeardownError`, "did not go down within its
+    teardown_timeout") and those below it as not torn down, and restarts the worker (a thread
+    cannot be stopped; the nanny kills the process). What the run's code prints
+    (``sys.stdout``/``sys.stderr``) and logs on a worker comes back with each result, masked,
+    and is written or re-emitted in the caller.
     """
 
     name: ClassVar[str] = "dask"
@@ -415,7 +494,7 @@ class DaskExecutor(Executor):
     def execute(self, run: RunState) -> None:
         assert isinstance(self.config, DaskConfig)
         with _client(self.config) as client:
-            _DaskRun(run, client).execute()
+            _DaskRun(run, client, self.config.grace_period).execute()
 
 
 @contextmanager

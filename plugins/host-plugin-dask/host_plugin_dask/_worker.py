@@ -12,6 +12,14 @@ thread pool, so resources are torn down by the same threads that brought them up
 connection, an event loop). The plugin's ``teardown`` closes whatever is still open if that call
 never came (the caller was killed, the worker is shutting down).
 
+Output: while the run is installed on a worker, what Python code there writes to ``sys.stdout``
+and ``sys.stderr`` (``print``, ``warnings``, tracebacks printed by ``threading``) and every log
+record that reaches the root logger (``context.log``, the assets' own loggers; Dask's own
+loggers do not propagate there) is kept, masked with the run's secrets, and goes back with the
+next task's result (or with the end of the run there); the caller masks it again and writes it
+to its own ``sys.stdout``/``sys.stderr`` or re-emits the record on the same logger. Output
+written below Python (C code writing to file descriptor 2) is not captured on Dask.
+
 Events go back to the caller with each task's result. Resources coming up and going down are
 also logged on the scheduler (topic :data:`TOPIC`) before the asset goes on, so the caller can
 tell what was left up in a worker process that died in the middle of an asset.
@@ -21,17 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
 from distributed.utils import sync
 
 from host._events import Event, ResourceEvent
-from host._executors._remote import RunPayload, StepResult, WorkerRun
+from host._executors._remote import LogForwarder, RunPayload, StepResult, WorkerRun
 from host._executors._shipping import ShippedError, loads
+from host._secrets import mask
 from host._timeouts import cancel_interrupt, interrupt_thread
 
 if TYPE_CHECKING:
@@ -61,12 +72,15 @@ class TaskResult:
         events: the events of the task, in order (the asset's and any resource bring-up).
         address: the worker's address.
         pid: the worker process.
+        output: what the run wrote on the worker meanwhile, masked, in order: ``("stdout" |
+            "stderr", text)``, and ``("log", record fields)`` for log records.
     """
 
     result: StepResult
     events: list[Event] = field(default_factory=list)
     address: str = ""
     pid: int = 0
+    output: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -75,13 +89,82 @@ class TeardownResult:
 
     Attributes:
         failures: teardown failures, in order.
-        events: the teardown events, in order.
+        events: the teardown events, in order (so far, if ``stuck``).
         pid: the worker process.
+        output: what the run wrote and logged there since the last task (see TaskResult).
+        stuck: the teardown did not end within the limit the caller gave; it is still going
+            on in a task thread there (the caller restarts the worker).
     """
 
     failures: list[ShippedError] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     pid: int = 0
+    output: list[tuple[str, Any]] = field(default_factory=list)
+    stuck: bool = False
+
+
+class _Captured:
+    """Stands in for ``sys.stdout``/``sys.stderr`` on a worker while a run is installed there:
+    text written goes to ``sink`` (masked when shipped), whole lines at a time."""
+
+    def __init__(self, name: str, original: IO[str], sink: _Output) -> None:
+        self.name = name
+        self.original = original
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        self._sink.add(self.name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+class _Output:
+    """What the run wrote and logged on this worker, until the next result takes it."""
+
+    def __init__(self, secrets: Any) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[str, Any]] = []
+        self._secrets = secrets  # the run's secrets here (a set that grows)
+        self._streams: list[_Captured] = []
+        self._handler = LogForwarder(lambda fields: self.add("log", fields), lambda: secrets)
+
+    def add(self, kind: str, item: Any) -> None:
+        with self._lock:
+            if kind != "log" and self._items and self._items[-1][0] == kind:
+                self._items[-1] = (kind, self._items[-1][1] + item)
+            else:
+                self._items.append((kind, item))
+
+    def take(self) -> list[tuple[str, Any]]:
+        """Everything kept so far, masked (and forgotten here)."""
+        with self._lock:
+            items, self._items = self._items, []
+        return [
+            (kind, item if kind == "log" else mask(item, self._secrets)) for kind, item in items
+        ]
+
+    def install(self) -> None:
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            captured = _Captured(name, original, self)
+            self._streams.append(captured)
+            setattr(sys, name, captured)
+        logging.getLogger().addHandler(self._handler)
+
+    def uninstall(self) -> None:
+        logging.getLogger().removeHandler(self._handler)
+        for captured in reversed(self._streams):
+            if getattr(sys, captured.name) is captured:
+                setattr(sys, captured.name, captured.original)
+        self._streams.clear()
 
 
 class RunPlugin(WorkerPlugin):
@@ -100,6 +183,7 @@ class RunPlugin(WorkerPlugin):
         self._closed = False
         self._interrupted = False
         self._running: dict[int, str] = {}  # task thread -> the asset it runs
+        self._output: _Output | None = None
 
     def setup(self, worker: Worker) -> None:
         self._worker = worker
@@ -156,6 +240,8 @@ class RunPlugin(WorkerPlugin):
                 if self._run is None:
                     payload: RunPayload = loads(self._payload)
                     self._run = WorkerRun(payload, self._emit, threads=True)
+                    self._output = _Output(self._run.runtime.secrets)
+                    self._output.install()
                 run = self._run
                 secrets = run.runtime.secrets
                 self._running[ident] = key
@@ -169,7 +255,8 @@ class RunPlugin(WorkerPlugin):
             result = StepResult(key, False, error=WorkerRun.pack(exc, secrets), pid=pid)
         finally:
             self._local.events = None
-        return TaskResult(result, events, get_worker().address, pid)
+        output = self._output.take() if self._output is not None else []
+        return TaskResult(result, events, get_worker().address, pid, output)
 
     def interrupt(self) -> list[str]:
         """Interrupt the run's assets running here (KeyboardInterrupt in their threads).
@@ -186,14 +273,25 @@ class RunPlugin(WorkerPlugin):
     def close(self) -> TeardownResult:
         """Tear down what the run brought up in this process (once); report what happened."""
         events = self._collect()
+        self._closing = events  # what close_run reports if the teardown does not end in time
+        output, self._output = self._output, None
+        self._closing_output = output
         try:
             with self._lock:
                 self._closed = True
                 run, self._run = self._run, None
+            self._closing_order = list(run.stack.order) if run is not None else []
             failures = run.close() if run is not None else []
+            if run is not None:
+                run.report_lingering_threads(
+                    f"Dask worker process {os.getpid()} ({self._worker.address})",
+                    ignore=("Dask-",),
+                )
         finally:
             self._local.events = None
-        return TeardownResult(failures, events, os.getpid())
+            if output is not None:
+                output.uninstall()
+        return TeardownResult(failures, events, os.getpid(), output.take() if output else [])
 
     async def teardown(self, worker: Worker) -> None:
         """Dask removes the plugin (end of run) or closes the worker: close if still open."""
@@ -225,13 +323,45 @@ def interrupt_run(plugin_name: str, dask_worker: Worker) -> list[str]:
     return plugin.interrupt()
 
 
-async def close_run(plugin_name: str, dask_worker: Worker) -> TeardownResult:
-    """``Client.run`` target: end the run on this worker, in its task thread pool."""
+async def close_run(
+    plugin_name: str, timeouts: dict[str, float | None], grace: float, dask_worker: Worker
+) -> TeardownResult:
+    """``Client.run`` target: end the run on this worker, in its task thread pool.
+
+    Args:
+        plugin_name: the run's plugin.
+        timeouts: resource key -> its teardown timeout (``None``: no limit).
+        grace: seconds more a teardown gets past its timeout. A resource still going down
+            then (its deadline could not stop it: C code that never returns to Python) makes
+            this return what happened so far with ``stuck`` set; the teardown goes on in its
+            thread (a thread cannot be stopped), and the caller restarts the worker.
+    """
     plugin = dask_worker.plugins.get(plugin_name)
     if not isinstance(plugin, RunPlugin):
         return TeardownResult(pid=os.getpid())
     loop = asyncio.get_running_loop()
-    result: TeardownResult = await loop.run_in_executor(
-        dask_worker.executors["default"], plugin.close
-    )
-    return result
+    closing = loop.run_in_executor(dask_worker.executors["default"], plugin.close)
+    since, seen = loop.time(), 0
+    while True:
+        done, _ = await asyncio.wait({closing}, timeout=0.1)
+        if done:
+            result: TeardownResult = closing.result()
+            return result
+        events = list(getattr(plugin, "_closing", []))
+        down = {
+            e.resource_key
+            for e in events
+            if isinstance(e, ResourceEvent) and e.phase == "yield_exit"
+        }
+        if len(down) != seen:  # the next resource started going down
+            since, seen = loop.time(), len(down)
+        left = [key for key in getattr(plugin, "_closing_order", []) if key not in down]
+        limit = timeouts.get(left[-1]) if left else None
+        if limit is not None and loop.time() > since + limit + grace:
+            output = getattr(plugin, "_closing_output", None)
+            return TeardownResult(
+                events=events,
+                pid=os.getpid(),
+                output=output.take() if output is not None else [],
+                stuck=True,
+            )
