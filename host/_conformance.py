@@ -34,7 +34,7 @@ from typing import Any, NoReturn
 from pydantic import TypeAdapter, ValidationError
 
 from host._context import InitResourceContext
-from host._errors import FrozenResourceError, HostError, ResourceSetupError
+from host._errors import FrozenResourceError, ResourceCheckError, ResourceSetupError
 from host._events import Event, ResourceEvent
 from host._hookspecs import hookimpl
 from host._resource import ConfigurableResource
@@ -60,24 +60,6 @@ CHECKS = (
 SUBJECT = "subject"
 
 _MISSING = object()
-
-
-class ResourceCheckError(HostError, AssertionError):
-    """A resource class failed checks of :func:`check_resource_class`.
-
-    An ``AssertionError``, so test runners report it as a failed test with its message.
-
-    Attributes:
-        resource_class: the qualified name of the class that was checked.
-        failures: check name -> what is wrong and what to do, for each failed check.
-    """
-
-    def __init__(
-        self, message: str, *, resource_class: str = "", failures: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.resource_class = resource_class
-        self.failures = dict(failures or {})
 
 
 class _InjectedFailure(Exception):

@@ -5,8 +5,11 @@ everything the framework means with one ``except``::
 
     HostError
     ├── DefinitionError          assets or resources wired wrongly; raised before anything runs
+    │   └── ResourceCheckError       a resource class failed the conformance check (host.testing;
+    │                                also an AssertionError)
     ├── ConfigError              a configuration value is invalid or missing (resource key, field)
     ├── PluginError              a plugin cannot be found, imported or used
+    │   └── ScaffoldError            ``host new plugin`` cannot create the plugin's folder
     ├── FrozenResourceError      a resource's configuration field was assigned (AttributeError)
     ├── ResourceError            a resource lifecycle phase failed (key, class, distribution, phase)
     │   ├── ResourceSetupError       bringing the resource up failed
@@ -20,6 +23,7 @@ Messages name what is wrong and what to do; they never contain secret values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,11 +35,13 @@ __all__ = [
     "FrozenResourceError",
     "HostError",
     "PluginError",
+    "ResourceCheckError",
     "ResourceError",
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunFailure",
     "RunTimeoutError",
+    "ScaffoldError",
     "WorkerDiedError",
 ]
 
@@ -74,8 +80,30 @@ class PluginError(HostError):
     """A plugin (entry point) cannot be found, imported, or used."""
 
 
+class ScaffoldError(PluginError):
+    """A plugin cannot be scaffolded: the name is not usable, or the folder already exists."""
+
+
 class FrozenResourceError(HostError, AttributeError):
     """A configuration field of a resource was assigned to; resources are frozen."""
+
+
+class ResourceCheckError(DefinitionError, AssertionError):
+    """A resource class failed checks of :func:`host.testing.check_resource_class`.
+
+    An ``AssertionError``, so test runners report it as a failed test with its message.
+
+    Attributes:
+        resource_class: the qualified name of the class that was checked.
+        failures: check name -> what is wrong and what to do, for each failed check.
+    """
+
+    def __init__(
+        self, message: str, *, resource_class: str = "", failures: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.resource_class = resource_class
+        self.failures = dict(failures or {})
 
 
 class ResourceError(HostError):
@@ -138,3 +166,4 @@ class RunFailure(HostError):
         super().__init__(message)
         #: The result of the failed run.
         self.result = result
+

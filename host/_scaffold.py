@@ -20,15 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
-from host._errors import HostError
+from host._errors import ScaffoldError
 
 __all__ = ["ScaffoldError", "add_arguments", "run", "scaffold_plugin", "supported_host_range"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
-
-
-class ScaffoldError(HostError):
-    """A plugin cannot be scaffolded: the name is not usable, or the folder already exists."""
 
 
 def supported_host_range(version: str | None = None) -> str:
