@@ -18,15 +18,19 @@ everything the framework means with one ``except``::
     ├── RunTimeoutError          the run's ``timeout`` passed: an asset was interrupted or not run
     └── RunFailure               a run finished with failures; carries ``.result``
 
-Messages name what is wrong and what to do; they never contain secret values.
+Messages name what is wrong and what to do; they never contain secret values. A pydantic
+``ValidationError`` becomes part of one through :func:`validation_problems` (each problem's
+location and message, never the input) and :func:`describe_validation` (those on one line).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from host._events import RunResult
 
 __all__ = [
@@ -42,7 +46,11 @@ __all__ = [
     "RunFailure",
     "RunTimeoutError",
     "ScaffoldError",
+    "ValidationProblem",
     "WorkerDiedError",
+    "describe_validation",
+    "location_text",
+    "validation_problems",
 ]
 
 
@@ -167,3 +175,57 @@ class RunFailure(HostError):
         #: The result of the failed run.
         self.result = result
 
+
+# -- pydantic's validation errors in host's words -------------------------------------------------
+
+
+def location_text(location: Sequence[int | str]) -> str:
+    """A location as pydantic writes one in its errors: ``items.0``, ``sub.token``."""
+    return ".".join(str(part) for part in location)
+
+
+class ValidationProblem(NamedTuple):
+    """One problem of a pydantic ``ValidationError``, without the input that caused it."""
+
+    #: Where: the dotted location (``"field.0.sub"``), or the caller's word for the whole value.
+    where: str
+    #: The location as pydantic gives it.
+    loc: tuple[int | str, ...]
+    #: pydantic's error type (``"missing"``, ``"extra_forbidden"``, ...).
+    type: str
+    #: pydantic's message (a validator's own message, as it wrote it).
+    message: str
+
+
+def validation_problems(exc: ValidationError, *, whole: str = "(value)") -> list[ValidationProblem]:
+    """The problems of ``exc``, in pydantic's order, leaving out the inputs (which may be secret).
+
+    Args:
+        exc: what validating raised.
+        whole: the ``where`` of a problem with the whole value rather than a part of it.
+    """
+    return [
+        ValidationProblem(
+            location_text(error["loc"]) or whole, error["loc"], error["type"], error["msg"]
+        )
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def describe_validation(
+    exc: ValidationError,
+    *,
+    whole: str = "(value)",
+    where: Callable[[ValidationProblem], str] | None = None,
+) -> str:
+    """The problems of ``exc`` on one line: ``"where: message; where: message"``.
+
+    Args:
+        exc: what validating raised.
+        whole: the ``where`` of a problem with the whole value (e.g. ``"(config)"``).
+        where: names a problem's location otherwise than by its dotted path.
+    """
+    return "; ".join(
+        f"{where(problem) if where else problem.where}: {problem.message}"
+        for problem in validation_problems(exc, whole=whole)
+    )

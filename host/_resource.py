@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticUndefined
 
-from host._errors import ConfigError, FrozenResourceError
+from host._errors import ConfigError, FrozenResourceError, location_text, validation_problems
 
 if TYPE_CHECKING:
     from host._context import InitResourceContext
@@ -228,11 +228,6 @@ def masked_value(value: Any) -> Any:
     """``value`` as configuration may be shown: ``SecretStr``/``SecretBytes`` anywhere inside
     it are the mask, and each ``EnvVar`` is ``"<env NAME>"``."""
     return replace_values(value, _show_masked)
-
-
-def location_text(location: Location) -> str:
-    """A location as pydantic writes one in its errors: ``items.0``, ``sub.token``."""
-    return ".".join(str(part) for part in location)
 
 
 def _empty_env_name(owner: str, location: Location, key: str | None = None) -> ConfigError:
@@ -648,14 +643,14 @@ def config_error_from_validation(
             hidden += secrets_in(value)
     lines = []
     first_field: str | None = None
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        loc = location_text(error["loc"]) or "(model)"
+    for problem in validation_problems(exc, whole="(model)"):
+        loc = problem.where
         first_field = first_field or loc
         source = ""
         var = _source(secret_fields, loc)
         if var is not None:
             source = f" (read from environment variable {var.name})"
-        lines.append(f"  {loc}{source}: {mask(error['msg'], hidden)}")
+        lines.append(f"  {loc}{source}: {mask(problem.message, hidden)}")
     return ConfigError(
         f"resource {key!r} ({cls.__name__}) has invalid configuration:\n" + "\n".join(lines),
         resource_key=key,

@@ -9,7 +9,13 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from host._errors import ConfigError, DefinitionError, RunFailure
+from host._errors import (
+    ConfigError,
+    DefinitionError,
+    RunFailure,
+    describe_validation,
+    validation_problems,
+)
 from host._events import AssetStarted, Event, RunFinished, RunResult, RunStarted
 from host._executors.base import Executor, RunState
 from host._executors.registry import resolve_executor
@@ -151,7 +157,7 @@ def _run_timeout(timeout: float | None) -> float | None:
     try:
         seconds: float = TypeAdapter(Seconds).validate_python(timeout)
     except ValidationError as exc:
-        problem = exc.errors(include_url=False)[0]["msg"]
+        problem = validation_problems(exc)[0].message
         raise ConfigError(
             f"timeout={timeout!r} is not a valid run timeout: {problem}. Give the seconds the "
             f"run may take (a positive number), or None for no limit."
@@ -180,9 +186,7 @@ def resolve_timeouts(
         try:
             PhaseTimeouts(setup=cls.host_setup_timeout, teardown=cls.host_teardown_timeout)
         except ValidationError as exc:
-            problem = "; ".join(
-                f"host_{e['loc'][0]}_timeout: {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            problem = describe_validation(exc, where=lambda p: f"host_{p.loc[0]}_timeout")
             raise DefinitionError(
                 f"resource class {cls.__module__}.{cls.__qualname__} (key {key!r}) declares an "
                 f"invalid timeout: {problem}. Use a positive number of seconds, or None."
@@ -200,10 +204,7 @@ def resolve_timeouts(
                 value if isinstance(value, PhaseTimeouts) else PhaseTimeouts.model_validate(value)
             )
         except ValidationError as exc:
-            problem = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(value)'}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
+            problem = describe_validation(exc)
             raise ConfigError(
                 f"resource_timeouts[{key!r}] is invalid: {problem}. Give "
                 f'{{"setup": seconds, "teardown": seconds}} (either may be left out).',
