@@ -6,13 +6,11 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 from host._errors import DefinitionError
 
 __all__ = ["AssetDefinition", "asset"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class AssetDefinition:

@@ -13,16 +13,11 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
 
-__all__ = ["register_plugin", "scoped_plugins", "with_scoped_plugins"]
+__all__ = ["register_plugin", "with_scoped_plugins"]
 
 P = TypeVar("P")
 
 _PLUGINS: ContextVar[tuple[object, ...]] = ContextVar("host_scoped_plugins", default=())
-
-
-def scoped_plugins() -> tuple[object, ...]:
-    """The plugins registered with :func:`register_plugin` here, in registration order."""
-    return _PLUGINS.get()
 
 
 def with_scoped_plugins(plugins: Iterable[object] = ()) -> tuple[object, ...]:
