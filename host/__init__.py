@@ -32,7 +32,8 @@ from host._errors import (
 from host._resource import ConfigurableResource, EnvVar
 
 if TYPE_CHECKING:
-    from host._config import RunConfig, load_run_config
+    from host._config_load import load_run_config
+    from host._config_schema import RunConfig
     from host._discovery import PluginInfo, discover_plugins
     from host._events import (
         AssetFailed,
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
 #: Public names imported on first use: name -> the module that defines it.
 _LAZY = {
     **dict.fromkeys(("PluginInfo", "discover_plugins"), "host._discovery"),
-    **dict.fromkeys(("RunConfig", "load_run_config"), "host._config"),
+    "RunConfig": "host._config_schema",
+    "load_run_config": "host._config_load",
     **dict.fromkeys(
         (
             "AssetFailed",

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from host import _scaffold
-from host._config import load_run_config
+from host._config_load import load_run_config
 from host._discovery import (
     PluginInfo,
     check_entry_point,

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host import HostError, RunConfig, load_run_config
-from host._config import MAX_RUN_CONFIG_BYTES
+from host._config_load import MAX_RUN_CONFIG_BYTES
 from host._discovery import PLUGINS_GROUP, RESOURCES_GROUP, reset_discovery
 from tests.dists import HOST, Site, make_dist, run
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from host import ConfigError, DefinitionError, PluginError, RunConfig, load_run_config
-from host._config import PluginsSection, ResourceSection, RunSection, run_config_schema
+from host._config_schema import PluginsSection, ResourceSection, RunSection, run_config_schema
 from host._discovery import PLUGINS_GROUP, RESOURCES_GROUP
 from tests.dists import Site
 
@@ -534,8 +534,8 @@ def test_the_json_schema_in_specs_is_the_one_the_models_give() -> None:
     on_disk = json.loads((SPECS / "run-config.schema.json").read_text(encoding="utf-8"))
     assert on_disk == run_config_schema(), (
         "specs/run-config.schema.json is out of date; regenerate it with "
-        "`python -c 'import json, host._config as c; print(json.dumps(c.run_config_schema(), "
-        "indent=2))' > specs/run-config.schema.json`"
+        "`python -c 'import json, host._config_schema as c; "
+        "print(json.dumps(c.run_config_schema(), indent=2))' > specs/run-config.schema.json`"
     )
 
 
