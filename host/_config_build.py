@@ -25,9 +25,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from host._asset import AssetDefinition
-from host._config_schema import EnvRef, ResourceRef, ResourceSection, RunConfig, RunConfigFile
+from host._config_schema import (
+    EnvRef,
+    ResourceRef,
+    ResourceSection,
+    RunConfig,
+    RunConfigFile,
+    env_refs_in,
+)
 from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, suggest
-from host._errors import ConfigError, DefinitionError, HostError, PluginError, describe_validation
+from host._errors import (
+    ConfigError,
+    DefinitionError,
+    HostError,
+    PluginError,
+    describe_validation,
+    with_prefix,
+)
 from host._events import describe_exception, safe_repr
 from host._executors.base import Executor
 from host._executors.registry import executor_class
@@ -35,13 +49,11 @@ from host._graph import build_plan
 from host._interrupts import SignalExit
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
 from host._resource import (
-    KEEP,
     ConfigurableResource,
     EnvVar,
     config_error_from_validation,
     env_references,
     location_text,
-    replace_values,
 )
 from host._resource_graph import ResourceGraph
 from host._switches import current_switches, use_switches
@@ -115,7 +127,7 @@ class Builder:
         try:
             cls = executor_class(run.executor, run.executor_distribution)
         except HostError as exc:
-            self.problems.append(_with_prefix(exc, "run.executor: "))
+            self.problems.append(with_prefix(exc, "run.executor: "))
             return None, True
         try:
             cls.Config.model_validate(run.executor_config)
@@ -160,7 +172,7 @@ class Builder:
                 if found is not None:
                     load_entry_point(found)
             except PluginError as exc:
-                self.problems.append(_with_prefix(exc, f"plugins.enable[{index}] {name!r}: "))
+                self.problems.append(with_prefix(exc, f"plugins.enable[{index}] {name!r}: "))
 
     # -- resources --------------------------------------------------------------------------
 
@@ -198,7 +210,7 @@ class Builder:
                     f"itself through {{ resource = ... }} references; break the cycle."
                 )
             )
-            return [key for key, section in sections.items() if not _refs(section)]
+            return [key for key, section in sections.items() if not section.references()]
 
     def _resources(
         self, shares_environment: bool
@@ -253,7 +265,7 @@ class Builder:
                     return None
                 values[name] = built[value.resource]
             else:
-                values[name] = _env_refs(key, cls, name, value)
+                values[name] = env_refs_in(key, cls, name, value)
         env = {
             location_text(location): var
             for name, value in values.items()
@@ -286,7 +298,7 @@ class Builder:
                 for definition in self._asset_entry(entry):
                     found.setdefault(id(definition), definition)
             except HostError as exc:
-                self.problems.append(_with_prefix(exc, f"run.assets[{index}] {entry!r}: "))
+                self.problems.append(with_prefix(exc, f"run.assets[{index}] {entry!r}: "))
         return list(found.values())
 
     def _asset_entry(self, entry: str) -> list[AssetDefinition]:
@@ -358,37 +370,6 @@ class Builder:
         )
 
 
-def _env_refs(key: str, cls: type[ConfigurableResource], field: str, value: Any) -> Any:
-    """``value`` with each ``{ env = "NAME" }`` table inside it (in an array, a table, at any
-    depth) made the ``EnvVar`` it stands for, as at the top of a field.
-
-    Raises:
-        ConfigError: a ``{ env = ... }`` table whose name is empty or not a string.
-    """
-
-    def convert(item: Any, location: tuple[str | int, ...]) -> Any:
-        if not (isinstance(item, dict) and len(item) == 1 and "env" in item):
-            return KEEP
-        name = item["env"]
-        where = location_text(location)
-        if not isinstance(name, str) or not name:
-            problem = "an empty name" if name == "" else f"a {type(name).__name__}, not a name"
-            raise ConfigError(
-                f"resource {key!r} ({cls.__name__}): field {where!r}: {{ env = ... }} gives "
-                f"{problem}; write the environment variable's name, e.g. "
-                f'{{ env = "API_TOKEN" }}.',
-                resource_key=key,
-                field=where,
-            )
-        return EnvVar(name)
-
-    return replace_values(value, convert, (field,))
-
-
-def _refs(section: ResourceSection) -> list[str]:
-    return [v.resource for v in section.config.values() if isinstance(v, ResourceRef)]
-
-
 def _resource_type(
     key: str, section: ResourceSection
 ) -> tuple[type[ConfigurableResource], PluginInfo]:
@@ -396,7 +377,7 @@ def _resource_type(
     try:
         info = lookup(RESOURCES_GROUP, section.type, distribution=section.distribution)
     except PluginError as exc:
-        raise _with_prefix(exc, f"resource {key!r}: type {section.type!r}: ") from exc.__cause__
+        raise with_prefix(exc, f"resource {key!r}: type {section.type!r}: ") from exc.__cause__
     if info is None:
         raise ConfigError(
             f"resource {key!r}: unknown type {section.type!r}; "
@@ -408,18 +389,6 @@ def _resource_type(
     try:
         cls: type[ConfigurableResource] = load_entry_point(info)
     except PluginError as exc:
-        raise _with_prefix(exc, f"resource {key!r}: type {section.type!r}: ") from exc.__cause__
+        raise with_prefix(exc, f"resource {key!r}: type {section.type!r}: ") from exc.__cause__
     return cls, info
-
-
-def _with_prefix(error: HostError, prefix: str) -> HostError:
-    """The same kind of error with ``prefix`` before its message, chaining what it chained."""
-    if isinstance(error, ConfigError):
-        new: HostError = type(error)(
-            prefix + str(error), resource_key=error.resource_key, field=error.field
-        )
-    else:
-        new = type(error)(prefix + str(error))
-    new.__cause__ = error.__cause__
-    return new
 

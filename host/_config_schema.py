@@ -2,7 +2,8 @@
 
 :class:`RunConfigFile` (with its sections) is the file's shape, as pydantic models;
 ``specs/run-config.schema.json`` is its JSON Schema (:func:`run_config_schema`) and
-``specs/run-config.md`` documents it. :class:`RunConfig` is what
+``specs/run-config.md`` documents it; :func:`env_refs_in` says what a ``{ env = "NAME" }`` table
+nested in a value stands for. :class:`RunConfig` is what
 :func:`host.load_run_config` gives once the whole file is checked: assets imported, resources
 constructed (configuration only: nothing is brought up), the executor class and its settings.
 Reading the file is ``host._config_load``; turning the file into a ``RunConfig`` is
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from host._errors import ConfigError, location_text
+from host._resource import KEEP, EnvVar, replace_values
 from host._timeouts import Seconds
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ __all__ = [
     "RunConfigFile",
     "RunSection",
     "allowed_keys",
+    "env_refs_in",
     "run_config_schema",
 ]
 
@@ -133,6 +137,10 @@ class ResourceSection(BaseModel):
         "host_teardown_timeout); then it is stopped, reported, and the others still go down.",
     )
 
+    def references(self) -> list[str]:
+        """The keys of the resources its configuration names (``{ resource = "KEY" }``)."""
+        return [v.resource for v in self.config.values() if isinstance(v, ResourceRef)]
+
 
 class PluginsSection(BaseModel):
     """[plugins]: switch installed plugins off (and hook plugins on) for this run."""
@@ -185,6 +193,33 @@ def allowed_keys(loc: Sequence[int | str]) -> list[str] | None:
     elif len(loc) == 3 and loc[0] == "resources":
         model = ResourceSection
     return list(model.model_fields) if model is not None else None
+
+
+def env_refs_in(key: str, cls: type[ConfigurableResource], field: str, value: Any) -> Any:
+    """``value`` with each ``{ env = "NAME" }`` table inside it (in an array, a table, at any
+    depth) made the ``EnvVar`` it stands for, as at the top of a field.
+
+    Raises:
+        ConfigError: a ``{ env = ... }`` table whose name is empty or not a string.
+    """
+
+    def convert(item: Any, location: tuple[str | int, ...]) -> Any:
+        if not (isinstance(item, dict) and len(item) == 1 and "env" in item):
+            return KEEP
+        name = item["env"]
+        where = location_text(location)
+        if not isinstance(name, str) or not name:
+            problem = "an empty name" if name == "" else f"a {type(name).__name__}, not a name"
+            raise ConfigError(
+                f"resource {key!r} ({cls.__name__}): field {where!r}: {{ env = ... }} gives "
+                f"{problem}; write the environment variable's name, e.g. "
+                f'{{ env = "API_TOKEN" }}.',
+                resource_key=key,
+                field=where,
+            )
+        return EnvVar(name)
+
+    return replace_values(value, convert, (field,))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ __all__ = [
     "describe_validation",
     "location_text",
     "validation_problems",
+    "with_prefix",
 ]
 
 
@@ -174,6 +175,18 @@ class RunFailure(HostError):
         super().__init__(message)
         #: The result of the failed run.
         self.result = result
+
+
+def with_prefix(error: HostError, prefix: str) -> HostError:
+    """The same kind of error with ``prefix`` before its message, chaining what it chained."""
+    if isinstance(error, ConfigError):
+        new: HostError = type(error)(
+            prefix + str(error), resource_key=error.resource_key, field=error.field
+        )
+    else:
+        new = type(error)(prefix + str(error))
+    new.__cause__ = error.__cause__
+    return new
 
 
 # -- pydantic's validation errors in host's words -------------------------------------------------
