@@ -34,8 +34,6 @@ from host._asset import AssetDefinition
 from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, suggest
 from host._errors import ConfigError, DefinitionError, HostError, PluginError
 from host._events import describe_exception, safe_repr
-from host._executors.base import Executor
-from host._executors.registry import executor_class
 from host._graph import build_plan
 from host._interrupts import SignalExit
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
@@ -51,6 +49,8 @@ from host._resource import (
 from host._resource_graph import ResourceGraph
 from host._switches import PluginSwitches, current_switches, use_switches
 from host._timeouts import PhaseTimeouts, Seconds
+from host.executors.base import Executor
+from host.executors.registry import executor_class
 
 if TYPE_CHECKING:
     from host._events import RunResult

@@ -69,7 +69,7 @@ def test_import_host_leaves_the_run_machinery_until_it_is_used() -> None:
     probe = (
         "import sys, host\n"
         "lazy = ['host._run', 'host._config', 'host._discovery', 'host._events',\n"
-        "        'host._executors.base', 'host._hookspecs', 'pluggy', 'asyncio', 'logging']\n"
+        "        'host.executors.base', 'host._hookspecs', 'pluggy', 'asyncio', 'logging']\n"
         "print(sorted(m for m in lazy if m in sys.modules))\n"
         "from host import run_assets, RunResult\n"
         "print(run_assets.__module__, RunResult.__module__, 'run_assets' in dir(host))\n"

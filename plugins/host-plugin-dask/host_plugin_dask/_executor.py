@@ -25,20 +25,22 @@ from host import (
     RunTimeoutError,
     WorkerDiedError,
 )
-from host._executors._frontier import Frontier
-from host._executors._remote import (
+from host.executors import (
+    Frontier,
+    Plan,
+    ResourceGraph,
     RunPayload,
+    StepOutcome,
+    check_shippable,
+    distribution_of,
+    dumps,
+    mask,
     reemit_record,
+    shippable_plugins,
+    signals_held,
     teardown_errors,
     teardown_timeout,
 )
-from host._executors._shipping import check_shippable, dumps, shippable_plugins
-from host._graph import Plan
-from host._interrupts import signals_held
-from host._lifecycle import distribution_of
-from host._resource_graph import ResourceGraph
-from host._secrets import mask
-from host._step import StepOutcome
 from host_plugin_dask._config import DaskConfig
 from host_plugin_dask._worker import (
     TOPIC,

@@ -23,30 +23,30 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from host._errors import HostError, ResourceTeardownError, RunTimeoutError, WorkerDiedError
 from host._events import AssetFailed, ErrorInfo, ResourceEvent
-from host._executors import _worker
-from host._executors._frontier import Frontier
-from host._executors._remote import (
-    RunPayload,
-    StepResult,
-    reemit_record,
-    teardown_errors,
-    teardown_timeout,
-)
-from host._executors._shipping import (
-    ShippedError,
-    check_shippable,
-    dumps,
-    loads,
-    shippable_plugins,
-)
-from host._executors._worker import TIMEOUT_SIGNAL
-from host._executors.base import Executor, ExecutorConfig, RunState
 from host._graph import Plan
 from host._interrupts import DeferredSignals
 from host._lifecycle import distribution_of
 from host._resource_graph import ResourceGraph
 from host._secrets import mask
 from host._step import StepOutcome
+from host.executors import _worker
+from host.executors._frontier import Frontier
+from host.executors._remote import (
+    RunPayload,
+    StepResult,
+    reemit_record,
+    teardown_errors,
+    teardown_timeout,
+)
+from host.executors._shipping import (
+    ShippedError,
+    check_shippable,
+    dumps,
+    loads,
+    shippable_plugins,
+)
+from host.executors._worker import TIMEOUT_SIGNAL
+from host.executors.base import Executor, ExecutorConfig, RunState
 
 __all__ = ["MultiprocessConfig", "MultiprocessExecutor"]
 

@@ -22,8 +22,6 @@ from typing import Any
 from host._context import AssetExecutionContext
 from host._errors import HostError, ResourceSetupError, ResourceTeardownError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
-from host._executors._shipping import ShippedError, dumps, loads, needed_resources
-from host._executors.base import RunState
 from host._graph import Step
 from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRuntime, ResourceStack
@@ -33,6 +31,8 @@ from host._secrets import mask, mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches
 from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, phase_timeouts
+from host.executors._shipping import ShippedError, dumps, loads, needed_resources
+from host.executors.base import RunState
 
 __all__ = [
     "LogForwarder",
