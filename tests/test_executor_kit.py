@@ -43,11 +43,15 @@ PUBLIC = {
     "loads",
     "mask",
     "needed_resources",
+    "not_torn_down",
     "reemit_record",
+    "resource_needs",
     "shippable_plugins",
     "signals_held",
+    "stuck_teardown",
     "teardown_errors",
     "teardown_timeout",
+    "track_up",
 }
 
 

@@ -12,7 +12,9 @@ executors and the ``dask`` plugin are written against:
   :class:`WorkerRun` (plugins, runtime and resource stack there) and :class:`StepResult`;
 - the caller side: :class:`Frontier` (which assets can start), shipping (:func:`dumps`,
   :func:`loads`, :func:`check_shippable`, :func:`shippable_plugins`, :func:`needed_resources`,
-  :class:`ShippedError`), teardown failures that come back (:func:`teardown_errors`,
+  :class:`ShippedError`), what is up in each worker (:func:`resource_needs`,
+  :func:`track_up`) and what is reported when a worker goes before tearing down
+  (:func:`not_torn_down`, :func:`stuck_teardown`, :func:`teardown_errors`,
   :func:`teardown_timeout`), worker output (:class:`LogForwarder`, :func:`reemit_record`,
   :func:`caller_log_levels`, :func:`mask`), interrupts (:data:`INTERRUPT_GRACE`,
   :func:`signals_held`, :func:`interrupt_thread`, :func:`cancel_interrupt`) and
@@ -34,6 +36,15 @@ if TYPE_CHECKING:
     from host._secrets import mask
     from host._step import StepOutcome
     from host._timeouts import Deadline, PhaseTimeouts, cancel_interrupt, interrupt_thread
+    from host.executors._caller import (
+        INTERRUPT_GRACE,
+        not_torn_down,
+        resource_needs,
+        stuck_teardown,
+        teardown_errors,
+        teardown_timeout,
+        track_up,
+    )
     from host.executors._frontier import Frontier
     from host.executors._remote import (
         LogForwarder,
@@ -42,8 +53,6 @@ if TYPE_CHECKING:
         WorkerRun,
         caller_log_levels,
         reemit_record,
-        teardown_errors,
-        teardown_timeout,
     )
     from host.executors._shipping import (
         ShippedError,
@@ -55,11 +64,7 @@ if TYPE_CHECKING:
     )
     from host.executors.base import Executor, ExecutorConfig, RunState
     from host.executors.in_process import InProcessExecutor
-    from host.executors.multiprocess import (
-        INTERRUPT_GRACE,
-        MultiprocessConfig,
-        MultiprocessExecutor,
-    )
+    from host.executors.multiprocess import MultiprocessConfig, MultiprocessExecutor
 
 #: Public names imported on first use: name -> the module that defines it.
 _LAZY = {
@@ -70,14 +75,24 @@ _LAZY = {
     "Frontier": "host.executors._frontier",
     **dict.fromkeys(
         (
+            "INTERRUPT_GRACE",
+            "not_torn_down",
+            "resource_needs",
+            "stuck_teardown",
+            "teardown_errors",
+            "teardown_timeout",
+            "track_up",
+        ),
+        "host.executors._caller",
+    ),
+    **dict.fromkeys(
+        (
             "LogForwarder",
             "RunPayload",
             "StepResult",
             "WorkerRun",
             "caller_log_levels",
             "reemit_record",
-            "teardown_errors",
-            "teardown_timeout",
         ),
         "host.executors._remote",
     ),
@@ -94,7 +109,7 @@ _LAZY = {
     ),
     "InProcessExecutor": "host.executors.in_process",
     **dict.fromkeys(
-        ("INTERRUPT_GRACE", "MultiprocessConfig", "MultiprocessExecutor"),
+        ("MultiprocessConfig", "MultiprocessExecutor"),
         "host.executors.multiprocess",
     ),
     "signals_held": "host._interrupts",
@@ -150,9 +165,13 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit
     "loads",
     "mask",
     "needed_resources",
+    "not_torn_down",
     "reemit_record",
+    "resource_needs",
     "shippable_plugins",
     "signals_held",
+    "stuck_teardown",
     "teardown_errors",
     "teardown_timeout",
+    "track_up",
 ]
