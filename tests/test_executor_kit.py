@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.util
 import inspect
+import sys
+import threading
 import typing
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import host
 import host.executors as kit
+from tests import test_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,3 +152,80 @@ def test_the_kit_needs_no_private_import_in_a_signature() -> None:
         if inspect.isfunction(value):
             for hint in typing.get_type_hints(value).values():
                 assert _host_classes(hint) <= _public_classes(), (name, hint)
+
+
+# -- the worked example of specs/authors-guide.md -------------------------------------------------
+
+GUIDE = ROOT / "specs" / "authors-guide.md"
+EXAMPLE_HEADING = "### A worked example: a minimal executor"
+
+
+def _example_code() -> str:
+    """The first Python code block after the worked example's heading, exactly as printed."""
+    text = GUIDE.read_text(encoding="utf-8")
+    assert EXAMPLE_HEADING in text
+    after = text.split(EXAMPLE_HEADING, 1)[1]
+    block = after.split("```python\n", 1)[1].split("\n```", 1)[0]
+    return block + "\n"
+
+
+@pytest.fixture(scope="module")
+def example_executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[kit.Executor]]:
+    """The guide's example, written to a module file and imported from there."""
+    where = tmp_path_factory.mktemp("guide")
+    path = where / "host_guide_one_thread.py"
+    path.write_text(_example_code(), encoding="utf-8")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "host.executors" in imported
+    assert not {name for name in imported if name.startswith("host") and name != "host.executors"}
+    spec = importlib.util.spec_from_file_location("host_guide_one_thread", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        executor = module.OneThreadExecutor
+        assert issubclass(executor, kit.Executor)
+        yield executor
+    finally:
+        del sys.modules[spec.name]
+
+
+CONTRACT = [
+    name
+    for name, fn in vars(test_contract).items()
+    if name.startswith("test_")
+    and not name.endswith("_long")
+    and {"executor", "record"} <= set(inspect.signature(fn).parameters)
+]
+
+
+def test_the_contract_tests_are_found() -> None:
+    assert len(CONTRACT) >= 7, CONTRACT
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_the_guides_example_keeps_the_contract(
+    name: str, example_executor: type[kit.Executor], tmp_path: Path
+) -> None:
+    getattr(test_contract, name)(executor=(example_executor, {}), record=str(tmp_path / "r.jsonl"))
+
+
+def test_the_guides_example_runs_in_its_own_thread(example_executor: type[kit.Executor]) -> None:
+    seen: list[str] = []
+
+    @host.asset
+    def where() -> str:
+        seen.append(threading.current_thread().name)
+        return "here"
+
+    @host.asset
+    def after(where: str) -> str:
+        return where + " and there"
+
+    result = host.run_assets([where, after], executor=example_executor)
+    assert result.outputs == {"where": "here", "after": "here and there"}
+    assert seen and seen[0].startswith("one_thread") and seen[0] != threading.main_thread().name
