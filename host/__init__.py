@@ -47,10 +47,10 @@ if TYPE_CHECKING:
         RunResult,
         RunStarted,
     )
-    from host._executors.base import Executor, ExecutorConfig, RunState
     from host._hookspecs import hookimpl, hookspec
     from host._plugin_api import PLUGIN_API_VERSION
     from host._run import run_assets
+    from host.executors import Executor, ExecutorConfig, RunState
 
 #: Public names imported on first use: name -> the module that defines it.
 _LAZY = {
@@ -72,7 +72,7 @@ _LAZY = {
         ),
         "host._events",
     ),
-    **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host._executors.base"),
+    **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host.executors"),
     **dict.fromkeys(("hookimpl", "hookspec"), "host._hookspecs"),
     "PLUGIN_API_VERSION": "host._plugin_api",
     "run_assets": "host._run",

@@ -43,8 +43,6 @@ from host._errors import (
     with_prefix,
 )
 from host._events import describe_exception, safe_repr
-from host._executors.base import Executor
-from host._executors.registry import executor_class
 from host._graph import build_plan
 from host._interrupts import SignalExit
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
@@ -58,6 +56,8 @@ from host._resource import (
 from host._resource_graph import ResourceGraph
 from host._switches import current_switches, use_switches
 from host._timeouts import PhaseTimeouts
+from host.executors.base import Executor
+from host.executors.registry import executor_class
 
 __all__ = ["Builder"]
 

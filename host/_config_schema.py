@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from host._asset import AssetDefinition
     from host._discovery import PluginInfo
     from host._events import RunResult
-    from host._executors.base import Executor
     from host._resource import ConfigurableResource
     from host._switches import PluginSwitches
     from host._timeouts import PhaseTimeouts
+    from host.executors.base import Executor
 
 __all__ = [
     "EnvRef",

@@ -569,7 +569,7 @@ def _check_resource(obj: Any) -> str | None:
 
 
 def _check_executor(obj: Any) -> str | None:
-    from host._executors.base import Executor
+    from host.executors.base import Executor
 
     if isinstance(obj, type) and issubclass(obj, Executor):
         return None

@@ -17,8 +17,6 @@ from host._errors import (
     validation_problems,
 )
 from host._events import AssetStarted, Event, RunFinished, RunResult, RunStarted
-from host._executors.base import Executor, RunState
-from host._executors.registry import resolve_executor
 from host._graph import Plan, build_plan
 from host._interrupts import sigterm_raises_systemexit
 from host._plugins import observer, run_plugin_manager
@@ -27,6 +25,8 @@ from host._resource_graph import ResourceGraph
 from host._scoped_plugins import with_scoped_plugins
 from host._secrets import mask_event, secret_values
 from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, Seconds
+from host.executors.base import Executor, RunState
+from host.executors.registry import resolve_executor
 
 __all__ = ["resolve_timeouts", "run_assets"]
 

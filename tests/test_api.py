@@ -69,7 +69,7 @@ def test_import_host_leaves_the_run_machinery_until_it_is_used() -> None:
     probe = (
         "import sys, host\n"
         "lazy = ['host._run', 'host._config_build', 'host._config_load', 'host._config_schema',\n"
-        "        'host._discovery', 'host._events', 'host._executors.base', 'host._hookspecs',\n"
+        "        'host._discovery', 'host._events', 'host.executors.base', 'host._hookspecs',\n"
         "        'pluggy', 'asyncio', 'logging']\n"
         "print(sorted(m for m in lazy if m in sys.modules))\n"
         "from host import run_assets, RunResult\n"

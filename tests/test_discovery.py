@@ -30,9 +30,9 @@ from host._discovery import (
     lookup,
     use_switches,
 )
-from host._executors.registry import executor_class
 from host._plugin_api import specifier_contains
 from host._plugins import hook_plugin_problems, make_plugin_manager
+from host.executors.registry import executor_class
 from tests.dists import Site, imported, python
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -45,7 +45,7 @@ class Thing(ConfigurableResource):
 """
 
 EXECUTOR_MODULE = """
-from host._executors.in_process import InProcessExecutor
+from host.executors.in_process import InProcessExecutor
 
 class Named(InProcessExecutor):
     name = "gen_exec"

@@ -10,10 +10,10 @@ import pytest
 from pydantic import PrivateAttr
 
 from host import ConfigurableResource, InitResourceContext, ResourceSetupError, asset, run_assets
-from host._executors._remote import _LockedStack
 from host._lifecycle import ProcessRuntime
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
+from host.executors._remote import _LockedStack
 
 
 class Session(ConfigurableResource):

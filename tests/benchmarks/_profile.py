@@ -27,7 +27,7 @@ INTERVAL = 0.0001
 STAGES = (
     ("run_assets", "host/_run.py", "the whole run_assets call"),
     ("build_plan", "host/_graph.py", "planning (build_plan)"),
-    ("execute", "host/_executors/in_process.py", "executing (InProcessExecutor.execute)"),
+    ("execute", "host/executors/in_process.py", "executing (InProcessExecutor.execute)"),
     ("execute_step", "host/_step.py", "execute_step (all assets)"),
     ("_hookexec", "pluggy/_manager.py", "pluggy hook calls (through pluggy's machinery)"),
     ("_bring_up", "host/_lifecycle.py", "bringing resources up"),

@@ -77,7 +77,7 @@ def _measure(label: str, runs: int, once: Callable[[], tuple[float, int]]) -> No
 
 
 def _answer(conn: Connection) -> None:
-    import host._executors._worker  # noqa: F401  (what a worker imports)
+    import host.executors._worker  # noqa: F401  (what a worker imports)
 
     conn.send(os.getpid())
     conn.close()

@@ -19,26 +19,30 @@ from host import (
     Executor,
     ExecutorConfig,
     HostError,
-    ResourceEvent,
-    ResourceTeardownError,
     RunState,
     RunTimeoutError,
     WorkerDiedError,
 )
-from host._executors._frontier import Frontier
-from host._executors._remote import (
+from host.executors import (
+    INTERRUPT_GRACE,
+    Frontier,
+    Plan,
+    ResourceGraph,
     RunPayload,
+    StepOutcome,
+    check_shippable,
+    dumps,
+    mask,
+    not_torn_down,
     reemit_record,
+    resource_needs,
+    shippable_plugins,
+    signals_held,
+    stuck_teardown,
     teardown_errors,
     teardown_timeout,
+    track_up,
 )
-from host._executors._shipping import check_shippable, dumps, shippable_plugins
-from host._graph import Plan
-from host._interrupts import signals_held
-from host._lifecycle import distribution_of
-from host._resource_graph import ResourceGraph
-from host._secrets import mask
-from host._step import StepOutcome
 from host_plugin_dask._config import DaskConfig
 from host_plugin_dask._worker import (
     TOPIC,
@@ -55,10 +59,6 @@ __all__ = ["DaskExecutor"]
 #: Outputs at least this large (pickled) are scattered to the cluster once, not inlined in
 #: every downstream task.
 _SCATTER_ABOVE = 1 << 20
-
-#: Seconds the caller still waits for assets after the run's timeout passed (each worker
-#: interrupts its own); then the workers running them are restarted.
-INTERRUPT_GRACE = 5.0
 
 
 class _DaskRun:
@@ -79,10 +79,7 @@ class _DaskRun:
         self.pids: dict[str, int] = {}  # worker address -> its pid (from results)
         self.ended_by: str | None = None
         self.timed_out = False
-        graph = run.resources
-        self.needs = {
-            key: set(graph.closure(step.resources)) for key, step in run.plan.steps.items()
-        }
+        self.needs = resource_needs(run)
 
     def execute(self) -> None:
         shippable_plugins(self.run.plugins)
@@ -159,9 +156,7 @@ class _DaskRun:
         self.pending.clear()
         processing: dict[str, Any] = self.client.processing()
         addresses = sorted(
-            address
-            for address, keys in processing.items()
-            if any(key in stuck for key in keys)
+            address for address, keys in processing.items() if any(key in stuck for key in keys)
         )
         timeout = self.run.timeout or 0.0
         for dask_key, key in stuck.items():
@@ -303,11 +298,7 @@ class _DaskRun:
     def _emit(self, address: str, events: list[Event]) -> None:
         up = self.up_at.setdefault(address, [])
         for event in events:
-            if isinstance(event, ResourceEvent):
-                if event.phase == "yield_enter" and event.error is None:
-                    up.append(event.resource_key)
-                elif event.phase == "yield_exit" and event.resource_key in up:
-                    up.remove(event.resource_key)
+            track_up(up, event)
             self.run.emit(event)
 
     # -- the end -----------------------------------------------------------------------------
@@ -356,23 +347,12 @@ class _DaskRun:
         keys = list(self.up_at.get(address, []))
         self.up_at[address] = []
         stuck, below = keys[-1], list(reversed(keys[:-1]))
-        cls = type(self.run.resources.nodes[stuck].resource)
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        timeout = teardown_timeout(self.run, stuck) or 0.0
-        error = ResourceTeardownError(
-            f"resource {stuck!r} ({name}) did not go down within its teardown_timeout of "
-            f"{timeout:g} s, nor in the {self.grace:g} s of grace after it (it was in code "
-            f"that cannot be interrupted), so the Dask worker process {pid} ({address}) where "
-            f"it was up was restarted (killed by its nanny); what it holds may not be "
-            f"released. Find out why its teardown hangs, or give it more time (teardown_timeout "
-            f"for the key, or host_teardown_timeout on the class).",
-            resource_key=stuck,
-            resource_class=name,
-            phase="yield_exit",
-            distribution=distribution_of(cls),
-        )
-        error.__cause__ = TimeoutError(
-            f"resource {stuck!r} did not go down within {timeout:g} s (+ {self.grace:g} s)"
+        error = stuck_teardown(
+            self.run,
+            stuck,
+            self.grace,
+            f"the Dask worker process {pid} ({address}) where it was up was restarted (killed "
+            f"by its nanny)",
         )
         self.run.record_teardown_errors([error])
         if below:
@@ -398,21 +378,12 @@ class _DaskRun:
         return up
 
     def _lost(self, address: str, pid: int, keys: list[str], why: str) -> None:
-        errors = []
-        for key in reversed(keys):
-            cls = type(self.run.resources.nodes[key].resource)
-            name = f"{cls.__module__}.{cls.__qualname__}"
-            errors.append(
-                ResourceTeardownError(
-                    f"resource {key!r} ({name}) was not torn down: it was up in Dask worker "
-                    f"process {pid} ({address}), and {why}.",
-                    resource_key=key,
-                    resource_class=name,
-                    phase="teardown",
-                    distribution=distribution_of(cls),
-                )
+        self.run.record_teardown_errors(
+            not_torn_down(
+                self.run, key, f"it was up in Dask worker process {pid} ({address}), and {why}"
             )
-        self.run.record_teardown_errors(errors)
+            for key in reversed(keys)
+        )
 
 
 class DaskExecutor(Executor):

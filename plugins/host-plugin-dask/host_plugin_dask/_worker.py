@@ -3,7 +3,7 @@
 The caller registers a :class:`RunPlugin` for the run; Dask installs a copy on every worker of
 the cluster (and on workers that join later) and calls its ``teardown`` when the plugin is
 unregistered or the worker closes. The plugin keeps, per worker process, the run's plugin
-manager and resource stack (:class:`host._executors._remote.WorkerRun`), made the first time
+manager and resource stack (:class:`host.executors.WorkerRun`), made the first time
 an asset of the run lands there: a worker that runs none of the run's assets brings nothing up.
 
 Assets run as ordinary Dask tasks (:func:`run_asset`) in the worker's task threads; the run ends
@@ -39,11 +39,18 @@ from typing import IO, TYPE_CHECKING, Any
 from distributed import WorkerPlugin, get_worker
 from distributed.utils import sync
 
-from host._events import Event, ResourceEvent
-from host._executors._remote import LogForwarder, RunPayload, StepResult, WorkerRun
-from host._executors._shipping import ShippedError, loads
-from host._secrets import mask
-from host._timeouts import cancel_interrupt, interrupt_thread
+from host import Event, ResourceEvent
+from host.executors import (
+    LogForwarder,
+    RunPayload,
+    ShippedError,
+    StepResult,
+    WorkerRun,
+    cancel_interrupt,
+    interrupt_thread,
+    loads,
+    mask,
+)
 
 if TYPE_CHECKING:
     from distributed import Worker

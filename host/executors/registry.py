@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from host._errors import DefinitionError
-from host._executors.base import Executor
 from host._plugin_api import EXECUTORS_GROUP
+from host.executors.base import Executor
 
 __all__ = ["executor_class", "resolve_executor"]
 

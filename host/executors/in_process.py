@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from host._executors.base import Executor, RunState
 from host._lifecycle import ResourceStack
 from host._step import execute_step
+from host.executors.base import Executor, RunState
 
 __all__ = ["InProcessExecutor"]
 

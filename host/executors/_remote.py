@@ -20,10 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from host._context import AssetExecutionContext
-from host._errors import HostError, ResourceSetupError, ResourceTeardownError, RunTimeoutError
+from host._errors import HostError, ResourceSetupError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
-from host._executors._shipping import ShippedError, dumps, loads, needed_resources
-from host._executors.base import RunState
 from host._graph import Step
 from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRuntime, ResourceStack
@@ -32,7 +30,9 @@ from host._resource_graph import ResourceGraph
 from host._secrets import mask, mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches
-from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, phase_timeouts
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
+from host.executors._shipping import ShippedError, dumps, loads, needed_resources
+from host.executors.base import RunState
 
 __all__ = [
     "LogForwarder",
@@ -41,7 +41,6 @@ __all__ = [
     "WorkerRun",
     "caller_log_levels",
     "reemit_record",
-    "teardown_timeout",
 ]
 
 #: Where the host reports about worker processes (lingering threads, output).
@@ -450,9 +449,12 @@ class _ThreadOwners:
 
 
 #: LogRecord attributes that travel (others are dropped; extras of simple types travel too).
-_RECORD_FIELDS = frozenset(
-    logging.makeLogRecord({}).__dict__
-) - {"args", "exc_info", "msg", "message"}
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) - {
+    "args",
+    "exc_info",
+    "msg",
+    "message",
+}
 
 
 def caller_log_levels() -> dict[str, int]:
@@ -531,32 +533,3 @@ def reemit_record(fields: Mapping[str, Any], secrets: Collection[str]) -> None:
     logger = logging.getLogger(record.name)
     if logger.isEnabledFor(record.levelno):
         logger.handle(record)
-
-
-def teardown_timeout(run: RunState, key: str) -> float | None:
-    """The teardown timeout resource ``key`` has in the run's workers, or ``None``: no limit.
-
-    The workers' rule (:func:`host._timeouts.phase_timeouts`). The caller of a run on worker
-    processes uses it to know how long a worker may take to take a resource down before it
-    gives up on it.
-    """
-    node = run.resources.nodes.get(key)
-    if node is None:
-        return None
-    return phase_timeouts(type(node.resource), run.timeouts.get(key)).teardown
-
-
-def teardown_errors(shipped: list[ShippedError]) -> list[ResourceTeardownError]:
-    """A worker's teardown failures, as exceptions for ``RunState.record_teardown_errors``."""
-    errors: list[ResourceTeardownError] = []
-    for item in shipped:
-        unpacked = item.unpack()
-        if isinstance(unpacked, ResourceTeardownError):
-            errors.append(unpacked)
-            continue
-        wrapped = ResourceTeardownError(
-            item.info.message, resource_key=item.info.resource_key or ""
-        )
-        wrapped.__cause__ = unpacked
-        errors.append(wrapped)
-    return errors

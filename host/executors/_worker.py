@@ -22,7 +22,7 @@ Output: the worker's standard output and error (file descriptors 1 and 2, so wha
 there: ``print``, ``warnings``, tracebacks printed by ``threading`` or ``multiprocessing``, C
 code) go to pipes the caller reads, masks, and writes to its own ``sys.stdout`` and
 ``sys.stderr``. Log records go over the message pipe as ``("log", fields)``
-(:class:`~host._executors._remote.LogForwarder`), masked here and again in the caller, which
+(:class:`~host.executors._remote.LogForwarder`), masked here and again in the caller, which
 re-emits them on the same loggers.
 
 Threads: when its teardown is done, the worker logs each non-daemon thread that a resource or
@@ -43,10 +43,10 @@ from types import FrameType
 from typing import Any
 
 from host._events import Event
-from host._executors._remote import LogForwarder, StepResult, WorkerRun
-from host._executors._shipping import dumps, loads
 from host._interrupts import TERMINATING, SignalExit
 from host._timeouts import DeadlineExceeded
+from host.executors._remote import LogForwarder, StepResult, WorkerRun
+from host.executors._shipping import dumps, loads
 
 __all__ = ["TIMEOUT_SIGNAL", "main"]
 
@@ -184,7 +184,7 @@ def main(
 
     Args:
         conn: the message pipe to the caller.
-        payload: the pickled :class:`~host._executors._remote.RunPayload`.
+        payload: the pickled :class:`~host.executors._remote.RunPayload`.
         stdout / stderr: write ends of the pipes the caller reads this process's output from
             (file descriptors 1 and 2 are pointed at them); ``None``: keep the inherited ones.
     """

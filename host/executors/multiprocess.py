@@ -21,40 +21,38 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from host._errors import HostError, ResourceTeardownError, RunTimeoutError, WorkerDiedError
+from host._errors import HostError, RunTimeoutError, WorkerDiedError
 from host._events import AssetFailed, ErrorInfo, ResourceEvent
-from host._executors import _worker
-from host._executors._frontier import Frontier
-from host._executors._remote import (
-    RunPayload,
-    StepResult,
-    reemit_record,
+from host._graph import Plan
+from host._interrupts import DeferredSignals
+from host._resource_graph import ResourceGraph
+from host._secrets import mask
+from host._step import StepOutcome
+from host.executors import _worker
+from host.executors._caller import (
+    INTERRUPT_GRACE,
+    not_torn_down,
+    resource_needs,
+    stuck_teardown,
     teardown_errors,
     teardown_timeout,
+    track_up,
 )
-from host._executors._shipping import (
+from host.executors._frontier import Frontier
+from host.executors._remote import RunPayload, StepResult, reemit_record
+from host.executors._shipping import (
     ShippedError,
     check_shippable,
     dumps,
     loads,
     shippable_plugins,
 )
-from host._executors._worker import TIMEOUT_SIGNAL
-from host._executors.base import Executor, ExecutorConfig, RunState
-from host._graph import Plan
-from host._interrupts import DeferredSignals
-from host._lifecycle import distribution_of
-from host._resource_graph import ResourceGraph
-from host._secrets import mask
-from host._step import StepOutcome
+from host.executors._worker import TIMEOUT_SIGNAL
+from host.executors.base import Executor, ExecutorConfig, RunState
 
 __all__ = ["MultiprocessConfig", "MultiprocessExecutor"]
 
 log = logging.getLogger("host.executors")
-
-#: Seconds a worker has, by default, past a time limit (the run's timeout, an interrupt, a
-#: resource's teardown timeout) before it is killed (``MultiprocessConfig.grace_period``).
-INTERRUPT_GRACE = 5.0
 
 
 class MultiprocessConfig(ExecutorConfig):
@@ -184,10 +182,7 @@ class _Pool:
         # SIGINT/SIGTERM act between messages, never in the middle of one (which would lose
         # the rest of it and leave the pipe unreadable).
         self.signals = DeferredSignals()
-        graph = run.resources
-        self.needs = {
-            key: set(graph.closure(step.resources)) for key, step in run.plan.steps.items()
-        }
+        self.needs = resource_needs(run)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -335,24 +330,11 @@ class _Pool:
         period (in code that cannot be interrupted): kill it, and report what it held."""
         stuck, below = worker.up[-1], list(reversed(worker.up[:-1]))
         worker.up.clear()
-        timeout = teardown_timeout(self.run, stuck) or 0.0
-        grace = self.config.grace_period
-        cls = type(self.run.resources.nodes[stuck].resource)
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        error = ResourceTeardownError(
-            f"resource {stuck!r} ({name}) did not go down within its teardown_timeout of "
-            f"{timeout:g} s, nor in the {grace:g} s of grace after it (it was in code that "
-            f"cannot be interrupted), so the worker process {worker.pid} where it was up was "
-            f"killed; what it holds may not be released. Find out why its teardown hangs, or "
-            f"give it more time (teardown_timeout for the key, or host_teardown_timeout on the "
-            f"class).",
-            resource_key=stuck,
-            resource_class=name,
-            phase="yield_exit",
-            distribution=distribution_of(cls),
-        )
-        error.__cause__ = TimeoutError(
-            f"resource {stuck!r} did not go down within {timeout:g} s (+ {grace:g} s of grace)"
+        error = stuck_teardown(
+            self.run,
+            stuck,
+            self.config.grace_period,
+            f"the worker process {worker.pid} where it was up was killed",
         )
         elapsed = time.monotonic() - (worker.since or time.monotonic())
         self.run.emit(
@@ -367,19 +349,15 @@ class _Pool:
         )
         errors = [error]
         for key in below:
-            cls = type(self.run.resources.nodes[key].resource)
-            name = f"{cls.__module__}.{cls.__qualname__}"
-            lost = ResourceTeardownError(
-                f"resource {key!r} ({name}) was not torn down: worker process {worker.pid}, "
-                f"where it was up, was killed because the teardown of {stuck!r} before it "
-                f"hung past its teardown_timeout.",
-                resource_key=key,
-                resource_class=name,
-                phase="teardown",
-                distribution=distribution_of(cls),
+            errors.append(
+                not_torn_down(
+                    self.run,
+                    key,
+                    f"worker process {worker.pid}, where it was up, was killed because the "
+                    f"teardown of {stuck!r} before it hung past its teardown_timeout",
+                    WorkerDiedError(f"worker process {worker.pid} was killed"),
+                )
             )
-            lost.__cause__ = WorkerDiedError(f"worker process {worker.pid} was killed")
-            errors.append(lost)
         self.run.record_teardown_errors(errors)
         worker.process.kill()
 
@@ -516,13 +494,8 @@ class _Pool:
         kind = message[0]
         if kind == "event":
             event = message[1]
-            if isinstance(event, ResourceEvent):
-                if event.phase == "yield_enter" and event.error is None:
-                    worker.up.append(event.resource_key)
-                elif event.phase == "yield_exit" and event.resource_key in worker.up:
-                    worker.up.remove(event.resource_key)
-                    if worker.leaving:  # the next teardown starts now
-                        worker.since = time.monotonic()
+            if track_up(worker.up, event) and worker.leaving:  # the next teardown starts now
+                worker.since = time.monotonic()
             self.run.emit(event)
         elif kind == "log":
             reemit_record(message[1], self.run.secrets)
@@ -629,20 +602,15 @@ class _Pool:
         self._lost_resources(worker, lost, how)
 
     def _lost_resources(self, worker: _Worker, keys: list[str], how: str) -> None:
-        errors = []
-        for key in reversed(keys):
-            cls = type(self.run.resources.nodes[key].resource)
-            error = ResourceTeardownError(
-                f"resource {key!r} ({cls.__module__}.{cls.__qualname__}) was not torn down: "
-                f"worker process {worker.pid}, where it was up, {how}.",
-                resource_key=key,
-                resource_class=f"{cls.__module__}.{cls.__qualname__}",
-                phase="teardown",
-                distribution=distribution_of(cls),
+        self.run.record_teardown_errors(
+            not_torn_down(
+                self.run,
+                key,
+                f"worker process {worker.pid}, where it was up, {how}",
+                WorkerDiedError(f"worker process {worker.pid} {how}"),
             )
-            error.__cause__ = WorkerDiedError(f"worker process {worker.pid} {how}")
-            errors.append(error)
-        self.run.record_teardown_errors(errors)
+            for key in reversed(keys)
+        )
 
 
 class MultiprocessExecutor(Executor):

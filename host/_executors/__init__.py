@@ -1,1 +1,0 @@
-"""Executors: where and in what order a run's assets are computed."""

@@ -1,0 +1,177 @@
+"""The executor kit: what an executor is, and what one that runs assets elsewhere builds on.
+
+Executors are a plugin kind (``host.executors`` entry points: ``name = "module:Class"``). This
+package is their public contract, the same one the built-in ``in_process`` and ``multiprocess``
+executors and the ``dask`` plugin are written against:
+
+- the contract: :class:`Executor`, its :class:`ExecutorConfig`, and the :class:`RunState` it
+  fills in, with the types it is handed (:class:`Plan` of :class:`Step`, :class:`ResourceGraph`
+  of :class:`ResourceNode`, :class:`PhaseTimeouts`, the run's :class:`Deadline`) and the
+  :class:`StepOutcome` it records;
+- the worker side, "one run in one process": :class:`RunPayload` (sent once per run),
+  :class:`WorkerRun` (plugins, runtime and resource stack there) and :class:`StepResult`;
+- the caller side: :class:`Frontier` (which assets can start), shipping (:func:`dumps`,
+  :func:`loads`, :func:`check_shippable`, :func:`shippable_plugins`, :func:`needed_resources`,
+  :class:`ShippedError`), what is up in each worker (:func:`resource_needs`,
+  :func:`track_up`) and what is reported when a worker goes before tearing down
+  (:func:`not_torn_down`, :func:`stuck_teardown`, :func:`teardown_errors`,
+  :func:`teardown_timeout`), worker output (:class:`LogForwarder`, :func:`reemit_record`,
+  :func:`caller_log_levels`, :func:`mask`), interrupts (:data:`INTERRUPT_GRACE`,
+  :func:`signals_held`, :func:`interrupt_thread`, :func:`cancel_interrupt`) and
+  :func:`distribution_of` for error messages.
+
+Names are imported on first use, so ``import host.executors`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from host._graph import Plan, Step
+    from host._interrupts import signals_held
+    from host._lifecycle import distribution_of
+    from host._resource_graph import ResourceGraph, ResourceNode
+    from host._secrets import mask
+    from host._step import StepOutcome
+    from host._timeouts import Deadline, PhaseTimeouts, cancel_interrupt, interrupt_thread
+    from host.executors._caller import (
+        INTERRUPT_GRACE,
+        not_torn_down,
+        resource_needs,
+        stuck_teardown,
+        teardown_errors,
+        teardown_timeout,
+        track_up,
+    )
+    from host.executors._frontier import Frontier
+    from host.executors._remote import (
+        LogForwarder,
+        RunPayload,
+        StepResult,
+        WorkerRun,
+        caller_log_levels,
+        reemit_record,
+    )
+    from host.executors._shipping import (
+        ShippedError,
+        check_shippable,
+        dumps,
+        loads,
+        needed_resources,
+        shippable_plugins,
+    )
+    from host.executors.base import Executor, ExecutorConfig, RunState
+    from host.executors.in_process import InProcessExecutor
+    from host.executors.multiprocess import MultiprocessConfig, MultiprocessExecutor
+
+#: Public names imported on first use: name -> the module that defines it.
+_LAZY = {
+    **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host.executors.base"),
+    **dict.fromkeys(("Plan", "Step"), "host._graph"),
+    **dict.fromkeys(("ResourceGraph", "ResourceNode"), "host._resource_graph"),
+    "StepOutcome": "host._step",
+    "Frontier": "host.executors._frontier",
+    **dict.fromkeys(
+        (
+            "INTERRUPT_GRACE",
+            "not_torn_down",
+            "resource_needs",
+            "stuck_teardown",
+            "teardown_errors",
+            "teardown_timeout",
+            "track_up",
+        ),
+        "host.executors._caller",
+    ),
+    **dict.fromkeys(
+        (
+            "LogForwarder",
+            "RunPayload",
+            "StepResult",
+            "WorkerRun",
+            "caller_log_levels",
+            "reemit_record",
+        ),
+        "host.executors._remote",
+    ),
+    **dict.fromkeys(
+        (
+            "ShippedError",
+            "check_shippable",
+            "dumps",
+            "loads",
+            "needed_resources",
+            "shippable_plugins",
+        ),
+        "host.executors._shipping",
+    ),
+    "InProcessExecutor": "host.executors.in_process",
+    **dict.fromkeys(
+        ("MultiprocessConfig", "MultiprocessExecutor"),
+        "host.executors.multiprocess",
+    ),
+    "signals_held": "host._interrupts",
+    **dict.fromkeys(
+        ("Deadline", "PhaseTimeouts", "cancel_interrupt", "interrupt_thread"), "host._timeouts"
+    ),
+    "distribution_of": "host._lifecycle",
+    "mask": "host._secrets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of :data:`_LAZY` on first use (then it is a plain attribute)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'host.executors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+__all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit.py pins)
+    "Deadline",
+    "Executor",
+    "ExecutorConfig",
+    "Frontier",
+    "INTERRUPT_GRACE",
+    "InProcessExecutor",
+    "LogForwarder",
+    "MultiprocessConfig",
+    "MultiprocessExecutor",
+    "PhaseTimeouts",
+    "Plan",
+    "ResourceGraph",
+    "ResourceNode",
+    "RunPayload",
+    "RunState",
+    "ShippedError",
+    "Step",
+    "StepOutcome",
+    "StepResult",
+    "WorkerRun",
+    "caller_log_levels",
+    "cancel_interrupt",
+    "check_shippable",
+    "distribution_of",
+    "dumps",
+    "interrupt_thread",
+    "loads",
+    "mask",
+    "needed_resources",
+    "not_torn_down",
+    "reemit_record",
+    "resource_needs",
+    "shippable_plugins",
+    "signals_held",
+    "stuck_teardown",
+    "teardown_errors",
+    "teardown_timeout",
+    "track_up",
+]
