@@ -73,7 +73,12 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
     out.secrets = secret_values(config.resources)
     # Worker processes started by the executor read the plugin switches from the environment.
     os.environ.update(config.switches.environ())
-    live = not args.plain and out.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    live = (
+        not args.plain
+        and out.stdout is not None
+        and out.stdout.isatty()
+        and os.environ.get("TERM") != "dumb"
+    )
     progress = Progress(out, len(config.planned), live)
     with progress.showing():
         result = config.run(raise_on_error=False, plugins=[progress])

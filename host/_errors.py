@@ -38,6 +38,7 @@ __all__ = [
     "DefinitionError",
     "FrozenResourceError",
     "HostError",
+    "HostInterrupt",
     "PluginError",
     "ResourceCheckError",
     "ResourceError",
@@ -49,6 +50,7 @@ __all__ = [
     "ValidationProblem",
     "WorkerDiedError",
     "describe_validation",
+    "is_interrupt",
     "location_text",
     "validation_problems",
     "with_prefix",
@@ -242,3 +244,20 @@ def describe_validation(
         f"{where(problem) if where else problem.where}: {problem.message}"
         for problem in validation_problems(exc, whole=whole)
     )
+
+
+class HostInterrupt:
+    """Marks the exceptions the host raises to interrupt a run (not an error class).
+
+    The host's own ``SystemExit`` for a signal (``SignalExit``) and a passed deadline
+    (``DeadlineExceeded``) carry this mark. With ``KeyboardInterrupt`` they are what ends a run
+    (:func:`is_interrupt`); any other ``BaseException`` raised by an asset's or a resource's own
+    code (``sys.exit()``, ``GeneratorExit``, ``asyncio.CancelledError``, one of its own) is that
+    asset's or resource's failure, and the run goes on.
+    """
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` interrupts the run: ``KeyboardInterrupt`` or one the host raised for that
+    (:class:`HostInterrupt`), as opposed to what user code raised on its own."""
+    return isinstance(exc, (KeyboardInterrupt, HostInterrupt))

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from host._errors import is_interrupt
+
 __all__ = [
     "AssetFailed",
     "AssetSkipped",
@@ -49,22 +51,28 @@ def unprintable(obj: object) -> str:
 def safe_str(obj: object) -> str:
     """``str(obj)``, or :func:`unprintable` when its ``__str__`` raises or returns no str.
 
-    Any ``Exception`` raised by ``__str__`` (even one whose own ``__str__`` raises) is
-    swallowed; a ``str`` subclass returned is turned into a plain ``str``. A
-    ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``) goes on.
+    Whatever ``__str__`` raises (an ``Exception``, one whose own ``__str__`` raises, a
+    ``SystemExit`` or other ``BaseException`` of its own) is swallowed; a ``str`` subclass
+    returned is turned into a plain ``str``. Only an interrupt of the run
+    (:func:`host._errors.is_interrupt`: Ctrl-C, the host's signal exit, a deadline) goes on.
     """
     try:
         text = str(obj)
-    except Exception:
+    except BaseException as exc:
+        if is_interrupt(exc):
+            raise
         return unprintable(obj)
     return text if type(text) is str else str.__str__(text)
 
 
 def safe_repr(obj: object) -> str:
-    """``repr(obj)``, or :func:`unprintable` when its ``__repr__`` raises or returns no str."""
+    """``repr(obj)``, or :func:`unprintable` when its ``__repr__`` raises (as :func:`safe_str`)
+    or returns no str."""
     try:
         text = repr(obj)
-    except Exception:
+    except BaseException as exc:
+        if is_interrupt(exc):
+            raise
         return unprintable(obj)
     return text if type(text) is str else str.__str__(text)
 

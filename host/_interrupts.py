@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
+from host._errors import HostInterrupt
 from host._timeouts import note_interrupt
 
 __all__ = [
@@ -55,7 +56,7 @@ HELD_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, *TERMINATING)
 _HELD = HELD_SIGNALS
 
 
-class SignalExit(SystemExit):
+class SignalExit(SystemExit, HostInterrupt):
     """The ``SystemExit`` the host raises itself for a signal that ends the run (SIGTERM).
 
     Code that must tell the host's own exit from a ``sys.exit()`` called by asset or resource

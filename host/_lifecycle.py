@@ -28,9 +28,15 @@ if TYPE_CHECKING:
 
 from host._builtin_hooks import BuiltinPlugin
 from host._context import InitResourceContext
-from host._errors import ConfigError, ResourceSetupError, ResourceTeardownError
+from host._errors import (
+    ConfigError,
+    HostInterrupt,
+    ResourceSetupError,
+    ResourceTeardownError,
+    is_interrupt,
+)
 from host._events import ErrorInfo, Event, ResourceEvent, ResourcePhase, describe_exception
-from host._interrupts import SignalExit, signals_held
+from host._interrupts import signals_held
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._secrets import mask, secrets_of
@@ -444,7 +450,7 @@ class ResourceStack:
             self._keep(key, instance, cls, cm, entered, timeouts.teardown)
             if not entered:
                 _close_abandoned(cm)
-            if entered or isinstance(exc, (KeyboardInterrupt, SignalExit)):
+            if entered or is_interrupt(exc):
                 raise
             # Raised by its own setup code (sys.exit(), GeneratorExit, a BaseException of its
             # own): its setup failed, as with an Exception; it is not tried again.
@@ -563,7 +569,7 @@ class ResourceStack:
                     cause,
                 )
                 return False
-            if isinstance(error, (DeadlineExceeded, SignalExit)) or interrupts_sent() != sent:
+            if isinstance(error, HostInterrupt) or interrupts_sent() != sent:
                 raise  # sent from outside the resource's code: it ends the teardown
             detail = describe_exception(error)
             if not isinstance(error, Exception):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from host._builtin_hooks import BUILTIN_PLUGIN_NAME, BuiltinPlugin
-from host._errors import PluginError
+from host._errors import PluginError, is_interrupt
 from host._hookspecs import PROJECT_NAME, ResourceSpec, RunSpec
 from host._plugin_api import PLUGINS_GROUP
 from host._switches import PluginSwitches, current_switches
@@ -144,8 +144,9 @@ def observer(caller: pluggy.HookCaller) -> Callable[..., None]:
     the run: an ``Exception`` one implementation raises (a
     closed stdout's ``BrokenPipeError``, a bug) is logged on the ``host.plugins`` logger naming
     that plugin (with its traceback the first time in each run, without it after), and the
-    other implementations and the run go on. A ``BaseException`` (``KeyboardInterrupt``)
-    propagates: it interrupts the run.
+    other implementations and the run go on; so does any other ``BaseException`` of its own.
+    Only an interrupt of the run (:func:`host._errors.is_interrupt`: ``KeyboardInterrupt``, the
+    host's signal exit, a deadline) propagates.
 
     The implementations are called in pluggy's order with the arguments each one asks for, as
     pluggy calls them, but without its machinery (``host_event`` runs for every event). When a
@@ -168,7 +169,9 @@ def observer(caller: pluggy.HookCaller) -> Callable[..., None]:
         for index, (who, call) in enumerate(calls):
             try:
                 call(kwargs)
-            except Exception:
+            except BaseException as exc:
+                if is_interrupt(exc):
+                    raise
                 first = index not in failed
                 failed.add(index)
                 _log.error(

@@ -68,12 +68,16 @@ class Output:
         lost: the streams given up on (``"stdout"``, ``"stderr"``), in the order they failed.
     """
 
-    def __init__(self, stdout: IO[str], stderr: IO[str]) -> None:
+    def __init__(self, stdout: IO[str] | None, stderr: IO[str] | None) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.secrets: list[str] = []
         self.lock = threading.Lock()
-        self.lost: list[str] = []
+        # A stream Python could not open (its descriptor was closed when the command started:
+        # ``host run x.toml >&-``) is ``None``: lost from the start.
+        self.lost: list[str] = [
+            name for name, stream in (("stdout", stdout), ("stderr", stderr)) if stream is None
+        ]
 
     def mask(self, text: str) -> str:
         """``text`` with every value in :attr:`secrets` replaced by the mask."""
@@ -89,6 +93,7 @@ class Output:
         with self.lock:
             if name in self.lost:
                 return
+            assert stream is not None  # a missing stream is lost from the start
             try:
                 stream.write(self.mask(text) + end)
                 stream.flush()

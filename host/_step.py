@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from host._builtin_hooks import call_asset
 from host._context import AssetExecutionContext
-from host._errors import HostError
+from host._errors import HostError, is_interrupt
 from host._events import (
     AssetFailed,
     AssetStarted,
@@ -19,7 +19,6 @@ from host._events import (
     safe_repr,
 )
 from host._graph import Step
-from host._interrupts import SignalExit
 from host._lifecycle import ProcessRuntime, ResourceStack
 
 __all__ = ["StepOutcome", "execute_step"]
@@ -55,13 +54,15 @@ def execute_step(
 
     An ``Exception`` from a resource, the asset, or a ``host_asset_start`` /
     ``host_asset_success`` observer fails the asset (returned, not raised); one from a
-    ``host_asset_failure`` observer is logged. So does a ``SystemExit`` raised by that code
-    (``sys.exit()`` in an asset): the asset fails saying it called ``sys.exit(CODE)``, and the
-    run goes on. The host's own ``SystemExit`` for SIGTERM (:class:`host._interrupts.SignalExit`),
-    ``KeyboardInterrupt`` and the other ``BaseException`` s (the run's timeout) propagate: they
-    end the run. Hooks no plugin implements are not called, the execution context is
-    made only when the asset or a hook takes it, and a ``host_asset_execute`` with only the
-    built-in implementation is a direct call (see :class:`host._lifecycle.AssetHooks`).
+    ``host_asset_failure`` observer is logged. So does any other ``BaseException`` raised by
+    that code (``sys.exit()`` in an asset: the asset fails saying it called
+    ``sys.exit(CODE)``; ``GeneratorExit``, ``asyncio.CancelledError``, one of its own), and the
+    run goes on. Only an interrupt of the run (:func:`host._errors.is_interrupt`:
+    ``KeyboardInterrupt``, the host's own ``SignalExit`` for SIGTERM/SIGHUP, the run's
+    deadline) propagates: it ends the run. Hooks no plugin implements are not called, the
+    execution context is made only when the asset or a hook takes it, and a
+    ``host_asset_execute`` with only the built-in implementation is a direct call (see
+    :class:`host._lifecycle.AssetHooks`).
     """
     hooks = runtime.asset_hooks
     emit = runtime.emit
@@ -93,15 +94,17 @@ def execute_step(
             )
         if hooks.success:
             runtime.hook.host_asset_success(context=context, output=output)
-    except SignalExit:
-        raise
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        if is_interrupt(exc):
+            raise  # Ctrl-C, the host's signal exit, the run's deadline: they end the run
         error = _error_info(key, exc)
         emit(AssetFailed(run_id, asset_key=key, duration=time.perf_counter() - start, error=error))
         if hooks.failure:
             try:
                 runtime.hook.host_asset_failure(context=context, error=error)
-            except Exception:
+            except BaseException as hook_error:
+                if is_interrupt(hook_error):
+                    raise
                 _log.exception("a host_asset_failure hook failed for asset %r", key)
         return StepOutcome(key, False, None, error, exc)
     emit(AssetSucceeded(run_id, asset_key=key, duration=time.perf_counter() - start))

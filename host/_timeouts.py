@@ -34,6 +34,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from host._errors import HostInterrupt
+
 __all__ = [
     "Deadline",
     "DeadlineExceeded",
@@ -82,7 +84,7 @@ def phase_timeouts(cls: type, given: PhaseTimeouts | None = None) -> PhaseTimeou
     return PhaseTimeouts.model_construct(setup=setup, teardown=teardown)
 
 
-class DeadlineExceeded(BaseException):
+class DeadlineExceeded(BaseException, HostInterrupt):
     """Raised in a thread whose deadline passed (see :class:`Deadline`)."""
 
 

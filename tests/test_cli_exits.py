@@ -209,3 +209,46 @@ def test_a_pipe_closed_early_ends_output_quietly_and_the_run_goes_on(
     assert code == 0, stderr  # the run's own status: it succeeded
     records = read(tmp_path / "records.jsonl")
     assert [r["event"] for r in records] == ["setup", "up", "use", "teardown"]
+
+
+@pytest.mark.parametrize(
+    ("redirect", "exits"),
+    [
+        (">&-", "0"),  # stdout closed before the command starts (Python's sys.stdout is None)
+        ("2>&-", "0"),  # stderr closed before it starts
+        (">&- 2>&-", "0"),  # both
+        (">/dev/full", "0"),  # every write to stdout fails (ENOSPC)
+        (">&-", "3"),  # a failed run with stdout closed: the run's status, 1
+        ("2>/dev/full", "3"),  # a failed run whose error cannot be written
+    ],
+)
+def test_a_stream_that_cannot_be_written_never_changes_the_run_or_its_status(
+    site: Path, tmp_path: Path, redirect: str, exits: str
+) -> None:
+    path = project(tmp_path)
+    env = environ(site, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))
+    if exits != "0":
+        env["GENEXIT_CODE"] = exits
+    code = _run_redirected(HOST, path, redirect, tmp_path, env)
+    assert code == (0 if exits == "0" else 1)
+    records = read(tmp_path / "records.jsonl")
+    assert [r["event"] for r in records] == ["setup", "up", "use", "teardown"]
+
+
+def _run_redirected(
+    command: str, path: Path, redirect: str, cwd: Path, env: dict[str, str]
+) -> int:
+    """Run ``host run PATH --plain`` under ``bash`` with ``redirect``; its exit status."""
+    status = cwd / "status"
+    script = f'"$0" run "$1" --plain {redirect}; echo $? > "$2"'
+    subprocess.run(
+        ["bash", "-c", script, command, str(path), str(status)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    return int(status.read_text())

@@ -10,6 +10,7 @@ go on unaffected. ``host_asset_start`` and ``host_asset_success`` raising fail t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -21,6 +22,10 @@ from host import AssetExecutionContext, ErrorInfo, Event, asset, hookimpl, run_a
 from tests import recording
 from tests.observers import Captured, EventLog
 from tests.recording import Recorded
+
+
+class OwnBaseException(BaseException):
+    """A BaseException of an observer's own (not an Exception, not an interrupt)."""
 
 
 class _Inert:
@@ -143,6 +148,11 @@ _ERRORS = st.sampled_from(
         KeyError("missing"),
         OSError(5, "I/O error"),
         UnicodeEncodeError("ascii", "\u00e9", 0, 1, "ordinal not in range"),
+        # Not Exceptions, but raised by the observer's own code: still only its failure.
+        SystemExit(0),
+        GeneratorExit(),
+        asyncio.CancelledError(),
+        OwnBaseException("an observer's own BaseException"),
     ]
 )
 _KINDS = st.sampled_from(
@@ -151,7 +161,7 @@ _KINDS = st.sampled_from(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(error=_ERRORS, kind=_KINDS, nth=st.integers(0, 3))
 def test_a_raising_event_observer_changes_nothing_in_process(

@@ -1,4 +1,16 @@
-"""A setup that raises a non-``Exception`` of its own is that resource's setup failure.
+"""A ``BaseException`` that user code raises on its own is a failure, never an interrupt.
+
+Only ``KeyboardInterrupt``, the host's own signal exit and a run's deadline end a run
+(``host._errors.is_interrupt``; ``tests/test_signals.py``, ``tests/test_timeouts.py``). Anything
+else that an asset or a resource's setup raises, ``Exception`` or not, is that asset's or that
+resource's failure, the same on every executor:
+
+An asset raising ``sys.exit()``, ``GeneratorExit``, ``asyncio.CancelledError`` (also from
+awaiting a cancelled task), a ``BaseException`` of its own, or an exception whose ``__str__``
+raises one of those: the asset fails with it, its downstream assets are skipped, every other
+asset runs, every resource goes down.
+
+A setup that raises a non-``Exception`` of its own is that resource's setup failure.
 
 ``sys.exit()``, ``SystemExit`` with any code, ``GeneratorExit`` or a ``BaseException`` of the
 resource's own, raised by its setup code (``setup_for_execution``, the code before ``yield`` in
@@ -154,3 +166,112 @@ def test_a_setup_raising_a_base_exception_is_its_setup_failure_in_workers(
     if name == "in_process":
         pytest.skip("covered by the property test above")
     _check(_run(record, kind, placement, name, config), record, kind)
+
+
+class StrRaises(Exception):
+    """An exception whose ``__str__`` raises ``raises``."""
+
+    def __init__(self, raises: str) -> None:
+        super().__init__(raises)
+        self.raises = raises
+
+    def __str__(self) -> str:
+        raise ASSET_RAISES[self.raises]()
+
+
+#: What an asset raises, by name -> the exception (a picklable name travels to workers).
+ASSET_RAISES: dict[str, Any] = {
+    **RAISES,
+    "CancelledError": asyncio.CancelledError,
+    "str raises SystemExit": lambda: StrRaises("SystemExit(3)"),
+    "str raises OwnBaseException": lambda: StrRaises("OwnBaseException"),
+}
+
+
+class Plan(ConfigurableResource):
+    """Tells the asset ``bad`` what to raise (a resource, so the plan reaches workers)."""
+
+    raises: str
+
+
+@asset
+def bad(plan: Plan) -> str:
+    raise ASSET_RAISES[plan.raises]()
+
+
+@asset
+async def bad_awaits_a_cancelled_task(plan: Plan) -> str:
+    task = asyncio.ensure_future(asyncio.sleep(3600))
+    task.cancel()
+    await task  # raises CancelledError here, in the asset's own code
+    return "never"
+
+
+@asset
+def after_bad(bad: str) -> str:
+    return bad
+
+
+@asset
+def fine(store: Recorded) -> str:
+    return store.use()
+
+
+@asset
+def after_fine(fine: str) -> str:
+    return fine + "!"
+
+
+def _run_assets(
+    record: str, raises: str, name: str, config: dict[str, Any], awaits: bool = False
+) -> Any:
+    failing = bad_awaits_a_cancelled_task if awaits else bad
+    return run_assets(
+        [failing, after_bad, fine, after_fine] if not awaits else [failing, fine, after_fine],
+        {"plan": Plan(raises=raises), "store": Recorded(record=record, label="store")},
+        executor=name,
+        executor_config=config,
+        raise_on_error=False,
+    )
+
+
+def _check_assets(result: Any, record: str, failing: str, kind: str) -> None:
+    assert not result.success
+    assert set(result.failures) == {failing}
+    error = result.failures[failing]
+    assert error.type.rpartition(".")[2] == kind, error
+    assert result.outputs == {"fine": "store", "after_fine": "store!"}
+    assert set(result.skipped) <= {"after_bad"}
+    records = read(record)
+    assert counts(records, "up") == counts(records, "teardown") and counts(records, "up")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raises=st.sampled_from(sorted(ASSET_RAISES)))
+def test_an_asset_raising_a_base_exception_fails_alone_in_process(
+    tmp_path_factory: pytest.TempPathFactory, raises: str
+) -> None:
+    record = str(tmp_path_factory.mktemp("asset") / "records.jsonl")
+    kind = type(ASSET_RAISES[raises]()).__name__
+    _check_assets(_run_assets(record, raises, "in_process", {}), record, "bad", kind)
+
+
+@pytest.mark.parametrize("raises", sorted(ASSET_RAISES))
+def test_an_asset_raising_a_base_exception_fails_alone_in_workers(
+    executor: tuple[str, dict[str, Any]], record: str, raises: str
+) -> None:
+    name, config = executor
+    if name == "in_process":
+        pytest.skip("covered by the property test above")
+    kind = type(ASSET_RAISES[raises]()).__name__
+    _check_assets(_run_assets(record, raises, name, config), record, "bad", kind)
+
+
+def test_an_asset_awaiting_a_cancelled_task_fails_alone_on_every_executor(
+    executor: tuple[str, dict[str, Any]], record: str
+) -> None:
+    name, config = executor
+    result = _run_assets(record, "GeneratorExit", name, config, awaits=True)
+    _check_assets(result, record, "bad_awaits_a_cancelled_task", "CancelledError")
