@@ -30,6 +30,7 @@ from host._errors import (
     WorkerDiedError,
 )
 from host._resource import ConfigurableResource, EnvVar
+from host._version import __version__
 
 if TYPE_CHECKING:
     from host._config_load import load_run_config
@@ -93,7 +94,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__version__ = "0.1.0"
 
 __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "AssetDefinition",

@@ -156,6 +156,6 @@ def incompatibility(requirements: tuple[str, ...], host_version: str) -> str | N
 
 def host_version() -> str:
     """The installed host's version (``host.__version__``)."""
-    import host
+    from host._version import __version__
 
-    return host.__version__
+    return __version__
