@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from types import CoroutineType
 from typing import Any
 
-from host._context import AssetExecutionContext, InitResourceContext
+from host._context import AssetExecutionContext, InitResourceContext, Runtime
 from host._hookspecs import hookimpl
 from host._resource import ConfigurableResource
 
@@ -23,7 +23,9 @@ BUILTIN_PLUGIN_NAME = "host.builtin"
 
 
 @contextlib.contextmanager
-def _drive_async(cm: contextlib.AbstractAsyncContextManager[Any], runtime: Any) -> Iterator[Any]:
+def _drive_async(
+    cm: contextlib.AbstractAsyncContextManager[Any], runtime: Runtime
+) -> Iterator[Any]:
     """Drive an async context manager from synchronous code, on the run's event loop."""
     value = runtime.run_async(cm.__aenter__())
     try:
@@ -35,7 +37,9 @@ def _drive_async(cm: contextlib.AbstractAsyncContextManager[Any], runtime: Any) 
         runtime.run_async(cm.__aexit__(None, None, None))
 
 
-def _as_context_manager(result: Any, runtime: Any) -> contextlib.AbstractContextManager[Any]:
+def _as_context_manager(
+    result: Any, runtime: Runtime
+) -> contextlib.AbstractContextManager[Any]:
     """A synchronous context manager for whatever ``yield_for_execution`` returned."""
     if inspect.isgenerator(result):  # an undecorated generator method
         return contextlib.contextmanager(lambda: result)()
@@ -57,8 +61,10 @@ def _default_yield(resource: ConfigurableResource, context: InitResourceContext)
 
     An interrupt (KeyboardInterrupt, SystemExit, a timeout) that arrives after the setup hook
     returned but before its phase ended still finds the resource up: it is torn down then.
+    The rest of the teardown policy (order, timeouts, signals, failures) is in
+    :mod:`host._teardown`.
     """
-    runtime = context._runtime
+    runtime = _runtime_of(context)
     key = context.resource_key
     done: list[object] = []  # filled the moment the setup hook returns
 
@@ -87,7 +93,18 @@ def _default_yield(resource: ConfigurableResource, context: InitResourceContext)
         teardown()
 
 
-def call_asset(fn: Callable[..., Any], kwargs: dict[str, Any], runtime: Any) -> Any:
+def _runtime_of(context: InitResourceContext | AssetExecutionContext) -> Runtime:
+    """The run ``context`` belongs to (a context made outside a run has none)."""
+    runtime = context._runtime
+    if runtime is None:
+        raise RuntimeError(
+            f"this {type(context).__name__} was not made by a run (it has no runtime): the "
+            f"host's hooks are called by a run or by host.testing.open_resource"
+        )
+    return runtime
+
+
+def call_asset(fn: Callable[..., Any], kwargs: dict[str, Any], runtime: Runtime) -> Any:
     """Call an asset's function; a coroutine it returns runs on the run's event loop."""
     result = fn(**kwargs)
     if isinstance(result, CoroutineType):
@@ -102,24 +119,26 @@ class BuiltinPlugin:
     def host_resource_setup(
         self, resource: ConfigurableResource, context: InitResourceContext
     ) -> None:
-        context._runtime.resolve(resource.setup_for_execution(context))
+        _runtime_of(context).resolve(resource.setup_for_execution(context))
 
     @hookimpl(trylast=True)
     def host_resource_yield(
         self, resource: ConfigurableResource, context: InitResourceContext
     ) -> contextlib.AbstractContextManager[Any]:
         if type(resource).overrides_yield():
-            return _as_context_manager(resource.yield_for_execution(context), context._runtime)
+            return _as_context_manager(
+                resource.yield_for_execution(context), _runtime_of(context)
+            )
         return _default_yield(resource, context)
 
     @hookimpl(trylast=True)
     def host_resource_teardown(
         self, resource: ConfigurableResource, context: InitResourceContext
     ) -> None:
-        context._runtime.resolve(resource.teardown_after_execution(context))
+        _runtime_of(context).resolve(resource.teardown_after_execution(context))
 
     @hookimpl(trylast=True)
     def host_asset_execute(
         self, context: AssetExecutionContext, fn: Callable[..., Any], kwargs: dict[str, Any]
     ) -> Any:
-        return call_asset(fn, kwargs, context._runtime)
+        return call_asset(fn, kwargs, _runtime_of(context))

@@ -1,17 +1,53 @@
-"""The contexts handed to resources (InitResourceContext) and to assets (AssetExecutionContext)."""
+"""The contexts handed to resources (InitResourceContext) and to assets (AssetExecutionContext),
+and the :class:`Runtime` they carry: what they and the built-in plugin see of the run."""
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["AssetExecutionContext", "InitResourceContext"]
+    import pluggy
+
+    from host._events import ResourcePhase
+
+__all__ = ["AssetExecutionContext", "InitResourceContext", "Runtime"]
+
+T = TypeVar("T")
+
+
+class Runtime(Protocol):
+    """The run in this process, as the contexts and the built-in plugin use it.
+
+    Implemented by :class:`host._runtime.ProcessRuntime` (one per run per process).
+    """
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        ...
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """The run's hook relay in this process."""
+        ...
+
+    def run_async(self, awaitable: Awaitable[T]) -> T:
+        """Run ``awaitable`` to completion the way this run runs awaitables."""
+        ...
+
+    def resolve(self, value: Any) -> Any:
+        """``value``, or its result if it is awaitable."""
+        ...
+
+    def phase(self, phase: ResourcePhase, key: str, call: Callable[[], T]) -> T:
+        """Run one resource phase, timed, emitting its event."""
+        ...
 
 
 def _adapter(**extra: Any) -> logging.LoggerAdapter[logging.Logger]:
@@ -42,7 +78,7 @@ class InitResourceContext:
     executor: str = "in_process"
     pid: int = field(default_factory=os.getpid)
     #: The run's per-process runtime (event loop, hooks); for the host's built-in plugin.
-    _runtime: Any = field(default=None, repr=False)
+    _runtime: Runtime | None = field(default=None, repr=False)
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -66,7 +102,7 @@ class AssetExecutionContext:
     executor: str = "in_process"
     pid: int = field(default_factory=os.getpid)
     #: The run's per-process runtime (event loop, hooks); for the host's built-in plugin.
-    _runtime: Any = field(default=None, repr=False)
+    _runtime: Runtime | None = field(default=None, repr=False)
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -2,7 +2,7 @@
 
 A :class:`ResourceScope` builds what an executor builds in one process for a run: the resource
 graph, a plugin manager (``make_plugin_manager``, with the plugins of :func:`register_plugin`),
-a :class:`~host._lifecycle.ProcessRuntime` and a :class:`~host._lifecycle.ResourceStack`. So the
+a :class:`~host._runtime.ProcessRuntime` and a :class:`~host._lifecycle.ResourceStack`. So the
 hooks, dependency handling, EnvVar reading, fresh copies and reverse-order teardown are the ones
 a run uses; only the assets are missing.
 """
@@ -11,76 +11,37 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
-import pluggy
-
 from host._context import InitResourceContext
 from host._errors import ResourceTeardownError
 from host._events import Event
-from host._lifecycle import ProcessRuntime, ResourceStack
+from host._lifecycle import ResourceStack
 from host._plugins import make_plugin_manager
 from host._resource import masked_value
 from host._resource_graph import ResourceGraph
 from host._run import _event_sink
+from host._runtime import AwaitableRunner, CallerLoop, OwnLoop, ProcessRuntime
 from host._scoped_plugins import with_scoped_plugins
 
 __all__ = ["ResourceScope", "build_init_resource_context", "open_resource", "open_resources"]
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 #: The key :func:`open_resource` binds its resource to unless told otherwise.
 DEFAULT_KEY = "resource"
 
 
-class _SyncRuntime(ProcessRuntime):
-    """The run's runtime, refusing clearly to start a second event loop inside a running one."""
-
-    def run_async(self, awaitable: Awaitable[R]) -> R:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return super().run_async(awaitable)
-        if asyncio.iscoroutine(awaitable):
-            awaitable.close()  # never awaited, on purpose: no "never awaited" warning
-        raise RuntimeError(
-            "an async lifecycle method cannot run under `with open_resource(...)` while an event "
-            "loop is running in this thread (an async test?): use `async with open_resource(...)` "
-            "so that it runs on that loop."
-        )
-
-
-class _CallerLoopRuntime(ProcessRuntime):
-    """A runtime whose awaitables run on the caller's event loop (``async with``).
-
-    The resource stack is driven from a helper thread; each awaitable (an ``async`` setup,
-    teardown or ``yield_for_execution``) is sent to the caller's loop and waited for, so what it
-    opens belongs to the loop the test's coroutines run on.
-    """
-
-    def __init__(
-        self,
-        run_id: str,
-        executor: str,
-        hook: pluggy.HookRelay,
-        emit: Callable[[Event], None],
-        *,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        super().__init__(run_id, executor, hook, emit)
-        self._caller_loop = loop
-
-    def run_async(self, awaitable: Awaitable[R]) -> R:
-        async def wait() -> R:
-            return await awaitable
-
-        return asyncio.run_coroutine_threadsafe(wait(), self._caller_loop).result()
+#: Why ``with open_resource(...)`` refuses an async lifecycle method inside a running loop.
+_ASYNC_UNDER_WITH = (
+    "an async lifecycle method cannot run under `with open_resource(...)` while an event "
+    "loop is running in this thread (an async test?): use `async with open_resource(...)` "
+    "so that it runs on that loop."
+)
 
 
 class ResourceScope(Generic[T]):
@@ -136,7 +97,7 @@ class ResourceScope(Generic[T]):
     # -- synchronous ------------------------------------------------------------------------
 
     def __enter__(self) -> T:
-        return self._open(_SyncRuntime)
+        return self._open(OwnLoop(refuse_inside=_ASYNC_UNDER_WITH))
 
     def __exit__(
         self,
@@ -151,10 +112,10 @@ class ResourceScope(Generic[T]):
     async def __aenter__(self) -> T:
         loop = asyncio.get_running_loop()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-testing")
-        factory = functools.partial(_CallerLoopRuntime, loop=loop)
+        runner = CallerLoop(loop)
         context = contextvars.copy_context()  # register_plugin() blocks of the caller apply
         try:
-            return await loop.run_in_executor(self._thread, context.run, self._open, factory)
+            return await loop.run_in_executor(self._thread, context.run, self._open, runner)
         except BaseException:
             self._thread.shutdown(wait=False)
             raise
@@ -174,7 +135,7 @@ class ResourceScope(Generic[T]):
 
     # -- the shared part --------------------------------------------------------------------
 
-    def _open(self, runtime_factory: Callable[..., ProcessRuntime]) -> T:
+    def _open(self, loop: AwaitableRunner) -> T:
         if self._state != "new":
             raise RuntimeError(f"{self!r} was already used; call open_resource(s) again")
         self._state = "open"
@@ -183,10 +144,10 @@ class ResourceScope(Generic[T]):
         )
         manager = make_plugin_manager(with_scoped_plugins(self._plugins))
         emit = _event_sink(self.events, manager.hook.host_event)
-        self._runtime = runtime_factory(self.run_id, self._executor, manager.hook, emit)
-        self._stack = ResourceStack(self._graph, self._runtime)
+        self._runtime = ProcessRuntime(self.run_id, self._executor, manager.hook, emit, loop=loop)
+        self._stack = stack = ResourceStack(self._graph, self._runtime)
         try:
-            values = {key: self._stack.get(key) for key in self._keys}
+            values = {key: stack.get(key) for key in self._keys}
         except BaseException as exc:
             # Like a run: what came up is torn down, then the setup error goes on.
             self._close(type(exc), exc, exc.__traceback__)

@@ -19,7 +19,8 @@ from host._events import (
     safe_repr,
 )
 from host._graph import Step
-from host._lifecycle import ProcessRuntime, ResourceStack
+from host._lifecycle import ResourceStack
+from host._runtime import ProcessRuntime
 
 __all__ = ["StepOutcome", "execute_step"]
 
@@ -62,7 +63,7 @@ def execute_step(
     deadline) propagates: it ends the run. Hooks no plugin implements are not called, the
     execution context is made only when the asset or a hook takes it, and a
     ``host_asset_execute`` with only the built-in implementation is a direct call (see
-    :class:`host._lifecycle.AssetHooks`).
+    :class:`host._runtime.AssetHooks`).
     """
     hooks = runtime.asset_hooks
     emit = runtime.emit

@@ -10,9 +10,9 @@ import pytest
 from pydantic import PrivateAttr
 
 from host import ConfigurableResource, InitResourceContext, ResourceSetupError, asset, run_assets
-from host._lifecycle import ProcessRuntime
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
+from host._runtime import ProcessRuntime
 from host.executors._remote import _LockedStack
 
 

@@ -24,9 +24,10 @@ from host._errors import HostError, ResourceSetupError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
 from host._graph import Step
 from host._hookspecs import hookimpl
-from host._lifecycle import ProcessRuntime, ResourceStack
+from host._lifecycle import ResourceStack
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
+from host._runtime import ProcessRuntime
 from host._secrets import mask, mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from host._errors import ConfigError, ResourceTeardownError, RunTimeoutError
 from host._events import AssetFailed, AssetSkipped, ErrorInfo, Event
 from host._graph import Plan
-from host._lifecycle import ProcessRuntime
 from host._resource_graph import ResourceGraph
+from host._runtime import ProcessRuntime
 from host._secrets import mask_error
 from host._step import StepOutcome
 from host._timeouts import Deadline, PhaseTimeouts
