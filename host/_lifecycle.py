@@ -4,76 +4,68 @@ A :class:`~host._runtime.ProcessRuntime` exists once per run per process (the ca
 for the in-process executor, each worker for the others). Its :class:`ResourceStack` brings a
 resource up the first time an asset in that process needs it, dependencies first, through the
 ``host_resource_yield`` hook, and tears everything down in reverse order when the process is done
-with the run, whatever happened. Events go to ``emit``: the run's event log in the caller's
-process, a queue to the parent in a worker.
+with the run, whatever happened (:mod:`host._teardown`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
+import threading
 from types import TracebackType
 from typing import Any
 
 from host._context import InitResourceContext
 from host._errors import (
     ConfigError,
-    HostInterrupt,
     ResourceSetupError,
     ResourceTeardownError,
     is_interrupt,
 )
 from host._events import describe_exception
-from host._interrupts import signals_held
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._runtime import AssetHooks, ProcessRuntime, distribution_of, resource_failure
 from host._secrets import secrets_of
-from host._timeouts import (
-    Deadline,
-    DeadlineExceeded,
-    PhaseTimeouts,
-    interrupts_sent,
-    phase_timeouts,
-)
+from host._teardown import TeardownStack, close_abandoned, ended_error
+from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, phase_timeouts
 
 # AssetHooks, ProcessRuntime and distribution_of are defined in host._runtime.
 __all__ = ["AssetHooks", "ProcessRuntime", "ResourceStack", "distribution_of"]
-
-
-def _close_abandoned(cm: object) -> None:
-    """Close a generator context manager whose ``__enter__`` was interrupted.
-
-    If the interrupt came after the generator reached its ``yield`` (the resource is up), its
-    ``finally`` runs now, not whenever the object is collected; otherwise this does nothing.
-    """
-    generator = getattr(cm, "gen", None)
-    if inspect.isgenerator(generator):
-        with contextlib.suppress(Exception):
-            generator.close()
 
 
 class ResourceStack:
     """The resources brought up in this process for one run, torn down in reverse order.
 
     Use it as a context manager: leaving it tears down every resource that came up, passing on
-    the exception that is leaving the block (if any) to each resource's context manager.
+    the exception that is leaving the block (if any) to each resource's context manager (see
+    :mod:`host._teardown`).
+
+    With ``threads``, assets of several threads at once use it (a worker running assets in
+    threads): resources come up under a lock, once per process. A teardown (from another
+    thread, e.g. when the run is interrupted) does not wait for a resource that is coming up:
+    the thread bringing it up tears it down itself as soon as it is up, and the asset asking
+    for it fails. Once the stack is torn down, nothing more is brought up.
     """
 
-    def __init__(self, graph: ResourceGraph, runtime: ProcessRuntime) -> None:
+    def __init__(
+        self, graph: ResourceGraph, runtime: ProcessRuntime, *, threads: bool = False
+    ) -> None:
         self._graph = graph
         self._runtime = runtime
-        self._stack = contextlib.ExitStack()
+        self._teardown = TeardownStack(runtime, threads=threads)
+        self._lock = threading.RLock() if threads else None  # held while a resource comes up
         self._instances: dict[str, Any] = {}  # key -> the resource object brought up
         self._values: dict[str, Any] = {}  # key -> what its yield gave (what assets receive)
         self._given: dict[str, Any] = {}  # the same by the keys assets asked for (aliases too)
         self._failed: dict[str, ResourceSetupError] = {}
         self._configs: dict[str, dict[str, Any]] = {}  # key -> its context's resource_config
-        #: Teardown failures, in the order they happened.
-        self.teardown_errors: list[ResourceTeardownError] = []
         #: Keys in the order they came up.
         self.order: list[str] = []
+
+    @property
+    def teardown_errors(self) -> list[ResourceTeardownError]:
+        """Teardown failures, in the order they happened."""
+        return self._teardown.teardown_errors
 
     def __enter__(self) -> ResourceStack:
         return self
@@ -84,12 +76,7 @@ class ResourceStack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The run's own timeout does not cut teardowns short (each has its own), and neither
-        # does a signal: SIGINT/SIGTERM wait until every resource is down.
-        if self._runtime.run_deadline is not None:
-            self._runtime.run_deadline.disarm()
-        with signals_held():
-            self._stack.__exit__(exc_type, exc, tb)
+        self._teardown.__exit__(exc_type, exc, tb)
 
     def close(self) -> None:
         """Tear down every resource that came up, in reverse order of bring-up."""
@@ -104,8 +91,21 @@ class ResourceStack:
 
         Raises:
             ResourceSetupError: it (or a dependency) failed to come up, now or earlier in this
-                run in this process; it is not tried again.
+                run in this process; it is not tried again. With ``threads``: the stack was
+                torn down.
         """
+        if self._lock is None:
+            return self._get(key)
+        with self._lock:
+            if self._teardown.down:
+                raise ended_error(key)
+            value = self._get(key)
+            if self._teardown.down:  # torn down while this one came up: take it down too
+                self._teardown.__exit__(None, None, None)
+                raise ended_error(key)
+            return value
+
+    def _get(self, key: str) -> Any:
         try:
             return self._given[key]
         except KeyError:
@@ -199,7 +199,7 @@ class ResourceStack:
             # the others.
             self._keep(key, instance, cls, cm, entered, timeouts.teardown)
             if not entered:
-                _close_abandoned(cm)
+                close_abandoned(cm)
             if entered or is_interrupt(exc):
                 raise
             # Raised by its own setup code (sys.exit(), GeneratorExit, a BaseException of its
@@ -212,8 +212,7 @@ class ResourceStack:
             )
             raise self._fail(key, cls, phase, detail, exc) from exc
         if deadline.expired:  # it came up, too late to be stopped: take it down again
-            with signals_held():  # as every teardown: a signal waits until it is down
-                self._exit(key, cls, cm, timeouts.teardown, None, None, None)
+            self._teardown.take_down_now(key, cls, cm, timeouts.teardown)
             raise self._timed_out(key, cls, timeouts.setup, stopped=False)
         self._keep(key, instance, cls, cm, entered, timeouts.teardown)
         return instance
@@ -230,7 +229,7 @@ class ResourceStack:
         """Record a resource whose context manager was entered, so that it goes down."""
         if not entered or key in self._instances:
             return
-        self._stack.push(functools.partial(self._exit, key, cls, cm, teardown_timeout))
+        self._teardown.push(key, cls, cm, teardown_timeout)
         self._instances[key] = instance
         self._values[key] = entered[0]
         self.order.append(key)
@@ -270,90 +269,3 @@ class ResourceStack:
         self._failed[key] = error
         return error
 
-    def _exit(
-        self,
-        key: str,
-        cls: type,
-        cm: contextlib.AbstractContextManager[Any],
-        timeout: float | None,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        """Take resource ``key`` down; record how that failed, never raise what its code raised.
-
-        Whatever the resource's own teardown code raises, ``Exception`` or not
-        (``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``, a ``BaseException`` of its
-        own), is its teardown failure: recorded as a :class:`ResourceTeardownError` chaining it,
-        and the other resources go on going down. A teardown stopped by its
-        ``teardown_timeout``, or one that went on past it (it caught the interruption), is
-        recorded too. What is sent from outside goes on, ending the teardown: a second Ctrl-C
-        (see :func:`signals_held`), an interrupt from another thread, another deadline (the
-        run's), the host's own :class:`SignalExit`. So does the exception leaving the run, when
-        the context manager re-raises it.
-        """
-        deadline = Deadline(timeout)
-        sent = interrupts_sent()
-        try:
-            with deadline:
-                self._runtime.phase("yield_exit", key, lambda: cm.__exit__(exc_type, exc, tb))
-        except BaseException as error:
-            if error is exc:  # the context manager re-raised what it was given
-                return False
-            if isinstance(error, DeadlineExceeded) and deadline.expired:
-                cause = TimeoutError(f"resource {key!r} did not go down within {timeout:g} s")
-                cause.__cause__ = error
-                self._teardown_failed(
-                    key,
-                    cls,
-                    f"it did not go down within its teardown_timeout of {timeout:g} s and was "
-                    f"stopped; what it holds may not be released",
-                    cause,
-                )
-                return False
-            if isinstance(error, HostInterrupt) or interrupts_sent() != sent:
-                raise  # sent from outside the resource's code: it ends the teardown
-            detail = describe_exception(error)
-            if not isinstance(error, Exception):
-                detail += (
-                    f" ({type(error).__name__} is not an Exception: raised by its own teardown "
-                    f"code, it is this resource's teardown failure, and it ends neither the "
-                    f"run nor the process. Raise an Exception to report a failed teardown)"
-                )
-            if deadline.expired:
-                detail += (
-                    f" (raised after its teardown_timeout of {timeout:g} s had passed: it did "
-                    f"not stop when interrupted)"
-                )
-            self._teardown_failed(key, cls, detail, error)
-            return False
-        if deadline.expired:  # it went down, but only after the time it was given
-            cause = TimeoutError(
-                f"resource {key!r} went down only after its teardown_timeout of {timeout:g} s"
-            )
-            self._teardown_failed(
-                key,
-                cls,
-                f"it overran its teardown_timeout of {timeout:g} s: it did not stop when "
-                f"interrupted (it caught the interruption and carried on, or was in code that "
-                f"cannot be interrupted) and went down late. Let DeadlineExceeded and "
-                f"asyncio.CancelledError go on in its teardown, or give it more time "
-                f"(teardown_timeout for the key, or host_teardown_timeout on the class)",
-                cause,
-            )
-        return False  # never swallow what is leaving the run
-
-    def _teardown_failed(self, key: str, cls: type, detail: str, cause: BaseException) -> None:
-        phase = self._runtime.failed_phase(key, "yield_exit")
-        failure = resource_failure(
-            ResourceTeardownError,
-            key,
-            cls,
-            "tear down",
-            phase,
-            detail,
-            self._runtime.secrets,
-            cause,
-        )
-        self.teardown_errors.append(failure)
-        self._runtime.teardown_errors.append(failure)

@@ -10,10 +10,10 @@ import pytest
 from pydantic import PrivateAttr
 
 from host import ConfigurableResource, InitResourceContext, ResourceSetupError, asset, run_assets
+from host._lifecycle import ResourceStack
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
 from host._runtime import ProcessRuntime
-from host.executors._remote import _LockedStack
 
 
 class Session(ConfigurableResource):
@@ -80,7 +80,7 @@ def test_a_resource_coming_up_while_its_worker_tears_down_is_torn_down_too(
     log = tmp_path / "gated.log"
     graph = ResourceGraph.build({"gated": Gated(log=str(log))})
     runtime = ProcessRuntime("run", "dask", make_plugin_manager().hook, lambda event: None)
-    stack = _LockedStack(graph, runtime)
+    stack = ResourceStack(graph, runtime, threads=True)
     failed: list[BaseException] = []
 
     def bring_up() -> None:

@@ -5,7 +5,7 @@ each worker a :class:`RunPayload` once per run and drives a :class:`WorkerRun` t
 builds its own plugin manager the way the caller's process does (entry-point hook plugins load
 there too, the run's extra plugins are registered), and keeps one resource stack for the run:
 a resource comes up the first time an asset in that worker needs it, and everything goes down in
-reverse order when the worker is done with the run.
+reverse order when the worker is done with the run (:mod:`host._teardown`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from host._context import AssetExecutionContext
-from host._errors import HostError, ResourceSetupError, RunTimeoutError
+from host._errors import HostError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
 from host._graph import Step
 from host._hookspecs import hookimpl
@@ -175,58 +174,6 @@ class _OutputShipper:
         return output
 
 
-class _LockedStack(ResourceStack):
-    """A resource stack for a process that runs assets in several threads at once.
-
-    Resources come up under a lock, once per process. A teardown (from another thread, e.g. when
-    the run is interrupted) does not wait for a resource that is coming up: the thread bringing
-    it up tears it down itself as soon as it is up, and the asset asking for it fails. Once the
-    stack is torn down, nothing more is brought up.
-    """
-
-    def __init__(self, graph: ResourceGraph, runtime: ProcessRuntime) -> None:
-        super().__init__(graph, runtime)
-        self._lock = threading.RLock()  # held while a resource comes up
-        self._exit_lock = threading.Lock()  # held while resources go down (never the other)
-        self._down = False
-
-    def _ended(self, key: str) -> ResourceSetupError:
-        return ResourceSetupError(
-            f"resource {key!r} was not brought up in process {os.getpid()}: the run has ended "
-            f"here and its resources were torn down.",
-            resource_key=key,
-            phase="setup",
-        )
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            if self._down:
-                raise self._ended(key)
-            value = super().get(key)
-            if self._down:  # torn down while this one came up: take it down too
-                self._tear_down(None, None, None)
-                raise self._ended(key)
-            return value
-
-    def _tear_down(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with self._exit_lock:
-            super().__exit__(exc_type, exc, tb)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._down = True
-        self._tear_down(exc_type, exc, tb)
-
-
 class WorkerRun:
     """The run in this worker process: plugins, runtime, and the resource stack.
 
@@ -259,8 +206,7 @@ class WorkerRun:
         # Secret values this process knows (EnvVars are read here), masked in what it reports.
         nodes = payload.resources.nodes
         self.runtime.secrets.update(secret_values({k: n.resource for k, n in nodes.items()}))
-        stack = _LockedStack if threads else ResourceStack
-        self.stack = stack(payload.resources, self.runtime)
+        self.stack = ResourceStack(payload.resources, self.runtime, threads=threads)
         self._closed = False
 
     def _masked(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
