@@ -1,18 +1,24 @@
-"""The per-process side of a run: the resource stack, driven by the run's runtime.
+"""One run in one process: the resource stack, and the object that owns it with the runtime.
 
-A :class:`~host._runtime.ProcessRuntime` exists once per run per process (the caller's process
-for the in-process executor, each worker for the others). Its :class:`ResourceStack` brings a
-resource up the first time an asset in that process needs it, dependencies first, through the
-``host_resource_yield`` hook, and tears everything down in reverse order when the process is done
-with the run, whatever happened (:mod:`host._teardown`).
+A :class:`ProcessRun` exists once per run per process (the caller's process for the in-process
+executor and ``host.testing``'s resource scopes, each worker for the others). It owns the
+run's :class:`~host._runtime.ProcessRuntime` there and its :class:`ResourceStack`, which brings
+a resource up the first time an asset in that process needs it, dependencies first, through the
+``host_resource_yield`` hook; closing the run tears everything down in reverse order, whatever
+happened (:mod:`host._teardown`), and closes its event loop. Its policies are arguments: how
+awaitables run (:class:`~host._runtime.OwnLoop`, :class:`~host._runtime.CallerLoop`), whether
+several threads use it at once, and where events go.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
+
+import pluggy
 
 from host._context import InitResourceContext
 from host._errors import (
@@ -21,16 +27,27 @@ from host._errors import (
     ResourceTeardownError,
     is_interrupt,
 )
-from host._events import describe_exception
+from host._events import Event, describe_exception
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
-from host._runtime import AssetHooks, ProcessRuntime, distribution_of, resource_failure
+from host._runtime import (
+    AssetHooks,
+    AwaitableRunner,
+    ProcessRuntime,
+    distribution_of,
+    resource_failure,
+)
 from host._secrets import secrets_of
 from host._teardown import TeardownStack, close_abandoned, ended_error
-from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, phase_timeouts
+from host._timeouts import (
+    Deadline,
+    DeadlineExceeded,
+    PhaseTimeouts,
+    phase_timeouts,
+)
 
 # AssetHooks, ProcessRuntime and distribution_of are defined in host._runtime.
-__all__ = ["AssetHooks", "ProcessRuntime", "ResourceStack", "distribution_of"]
+__all__ = ["AssetHooks", "ProcessRun", "ProcessRuntime", "ResourceStack", "distribution_of"]
 
 
 class ResourceStack:
@@ -269,3 +286,86 @@ class ResourceStack:
         self._failed[key] = error
         return error
 
+
+class ProcessRun:
+    """One run in one process: its runtime and its resource stack, built together once.
+
+    Every place a run happens in a process builds one: the in-process executor (through
+    ``RunState.process_run``), each worker (:class:`host.executors.WorkerRun`), and
+    ``host.testing``'s resource scopes. Use it as a context manager, or call :meth:`close`.
+
+    Args:
+        run_id: the run's id.
+        executor: the executor's name.
+        hook: the run's hook relay in this process.
+        emit: where events go (the run's event log; a queue to the caller in a worker).
+        resources: the run's resource graph (configuration only).
+        timeouts: resource key -> the setup/teardown timeouts given for the run.
+        run_deadline: the run's timeout when it is counted in this thread.
+        loop: how awaitables run (default: the run's own event loop,
+            :class:`~host._runtime.OwnLoop`).
+        threads: assets of several threads use it at once (see :class:`ResourceStack`).
+        secrets: the set the secret values known here are collected in (default: a new one).
+
+    Attributes:
+        runtime: the run's runtime here (what the contexts and hooks see of the run).
+        stack: the resources brought up here.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        executor: str,
+        hook: pluggy.HookRelay,
+        emit: Callable[[Event], None],
+        resources: ResourceGraph,
+        *,
+        timeouts: Mapping[str, PhaseTimeouts] | None = None,
+        run_deadline: Deadline | None = None,
+        loop: AwaitableRunner | None = None,
+        threads: bool = False,
+        secrets: set[str] | None = None,
+    ) -> None:
+        self.runtime = ProcessRuntime(
+            run_id, executor, hook, emit, timeouts=timeouts, run_deadline=run_deadline, loop=loop
+        )
+        if secrets is not None:
+            self.runtime.secrets = secrets
+        self.stack = ResourceStack(resources, self.runtime, threads=threads)
+        self._closed = False
+
+    @property
+    def teardown_errors(self) -> list[ResourceTeardownError]:
+        """The teardown failures of :attr:`stack`, in the order they happened."""
+        return self.stack.teardown_errors
+
+    def __enter__(self) -> ProcessRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(exc_type, exc, tb)
+
+    def close(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        """Tear down what came up here, in reverse order, then close the event loop; once.
+
+        Args:
+            exc_type, exc, tb: the exception ending the run here, if any; passed to each
+                resource's context manager, as ``with`` would.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.stack.__exit__(exc_type, exc, tb)
+        finally:
+            self.runtime.close()

@@ -2,9 +2,9 @@
 
 A :class:`ResourceScope` builds what an executor builds in one process for a run: the resource
 graph, a plugin manager (``make_plugin_manager``, with the plugins of :func:`register_plugin`),
-a :class:`~host._runtime.ProcessRuntime` and a :class:`~host._lifecycle.ResourceStack`. So the
-hooks, dependency handling, EnvVar reading, fresh copies and reverse-order teardown are the ones
-a run uses; only the assets are missing.
+and a :class:`~host._lifecycle.ProcessRun` (the runtime and the resource stack). So the hooks,
+dependency handling, EnvVar reading, fresh copies and reverse-order teardown are the ones a run
+uses; only the assets are missing.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any, Generic, Literal, TypeVar
 from host._context import InitResourceContext
 from host._errors import ResourceTeardownError
 from host._events import Event
-from host._lifecycle import ResourceStack
+from host._lifecycle import ProcessRun
 from host._plugins import make_plugin_manager
 from host._resource import masked_value
 from host._resource_graph import ResourceGraph
 from host._run import _event_sink
-from host._runtime import AwaitableRunner, CallerLoop, OwnLoop, ProcessRuntime
+from host._runtime import AwaitableRunner, CallerLoop, OwnLoop
 from host._scoped_plugins import with_scoped_plugins
 
 __all__ = ["ResourceScope", "build_init_resource_context", "open_resource", "open_resources"]
@@ -87,8 +87,7 @@ class ResourceScope(Generic[T]):
         self._plugins = tuple(plugins)
         self._executor = executor
         self._state: Literal["new", "open", "closed"] = "new"
-        self._stack: ResourceStack | None = None
-        self._runtime: ProcessRuntime | None = None
+        self._process: ProcessRun | None = None
         self._thread: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -144,10 +143,11 @@ class ResourceScope(Generic[T]):
         )
         manager = make_plugin_manager(with_scoped_plugins(self._plugins))
         emit = _event_sink(self.events, manager.hook.host_event)
-        self._runtime = ProcessRuntime(self.run_id, self._executor, manager.hook, emit, loop=loop)
-        self._stack = stack = ResourceStack(self._graph, self._runtime)
+        self._process = process = ProcessRun(
+            self.run_id, self._executor, manager.hook, emit, self._graph, loop=loop
+        )
         try:
-            values = {key: stack.get(key) for key in self._keys}
+            values = {key: process.stack.get(key) for key in self._keys}
         except BaseException as exc:
             # Like a run: what came up is torn down, then the setup error goes on.
             self._close(type(exc), exc, exc.__traceback__)
@@ -163,12 +163,9 @@ class ResourceScope(Generic[T]):
         if self._state != "open":
             return
         self._state = "closed"
-        assert self._stack is not None and self._runtime is not None
-        try:
-            self._stack.__exit__(exc_type, exc, tb)
-        finally:
-            self._runtime.close()
-        self.teardown_errors = list(self._stack.teardown_errors)
+        assert self._process is not None
+        self._process.close(exc_type, exc, tb)
+        self.teardown_errors = list(self._process.teardown_errors)
         if exc is None and self.teardown_errors:
             raise self.teardown_errors[0]
 

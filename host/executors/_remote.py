@@ -3,9 +3,9 @@
 Every executor that runs assets in other processes (``multiprocess``, the ``dask`` plugin) sends
 each worker a :class:`RunPayload` once per run and drives a :class:`WorkerRun` there. The worker
 builds its own plugin manager the way the caller's process does (entry-point hook plugins load
-there too, the run's extra plugins are registered), and keeps one resource stack for the run:
-a resource comes up the first time an asset in that worker needs it, and everything goes down in
-reverse order when the worker is done with the run (:mod:`host._teardown`).
+there too, the run's extra plugins are registered), and one :class:`host._lifecycle.ProcessRun`
+for the run: a resource comes up the first time an asset in that worker needs it, and everything
+goes down in reverse order when the worker is done with the run (:mod:`host._teardown`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from host._errors import HostError, RunTimeoutError
 from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
 from host._graph import Step
 from host._hookspecs import hookimpl
-from host._lifecycle import ResourceStack
+from host._lifecycle import ProcessRun
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
-from host._runtime import ProcessRuntime
 from host._secrets import mask, mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches
@@ -196,17 +195,20 @@ class WorkerRun:
         manager = make_plugin_manager(payload.plugins, switches=payload.switches)
         self._shipper = _OutputShipper()
         manager.register(self._shipper, name=_SHIPPER_NAME)
-        self.runtime = ProcessRuntime(
+        self._process = ProcessRun(
             payload.run_id,
             payload.executor,
             manager.hook,
             self._masked(emit),
+            payload.resources,
             timeouts=payload.timeouts,
+            threads=threads,
         )
+        self.runtime = self._process.runtime
+        self.stack = self._process.stack
         # Secret values this process knows (EnvVars are read here), masked in what it reports.
         nodes = payload.resources.nodes
         self.runtime.secrets.update(secret_values({k: n.resource for k, n in nodes.items()}))
-        self.stack = ResourceStack(payload.resources, self.runtime, threads=threads)
         self._closed = False
 
     def _masked(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
@@ -339,13 +341,10 @@ class WorkerRun:
         if self._closed:
             return []
         self._closed = True
-        try:
-            if exc is None:
-                self.stack.__exit__(None, None, None)
-            else:
-                self.stack.__exit__(type(exc), exc, exc.__traceback__)
-        finally:
-            self.runtime.close()
+        if exc is None:
+            self._process.close()
+        else:
+            self._process.close(type(exc), exc, exc.__traceback__)
         pid = os.getpid()
         secrets = self.runtime.secrets
         return [

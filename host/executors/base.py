@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from host._errors import ConfigError, ResourceTeardownError, RunTimeoutError
 from host._events import AssetFailed, AssetSkipped, ErrorInfo, Event
 from host._graph import Plan
+from host._lifecycle import ProcessRun
 from host._resource_graph import ResourceGraph
 from host._runtime import ProcessRuntime
 from host._secrets import mask_error
@@ -73,19 +74,21 @@ class RunState:
     #: The teardown errors recorded, by id (kept, so that an id is never another's).
     _recorded: dict[int, BaseException] = field(default_factory=dict, repr=False)
 
-    def runtime(self) -> ProcessRuntime:
-        """A runtime for this run in the current process, emitting into the run."""
-        runtime = ProcessRuntime(
+    def process_run(self) -> ProcessRun:
+        """This run in the current process (its runtime and resource stack), emitting into
+        the run; close it (or use it with ``with``) to tear down."""
+        process = ProcessRun(
             self.run_id,
             self.executor,
             self.plugin_manager.hook,
             self.emit,
+            self.resources,
             timeouts=self.timeouts,
             run_deadline=self.run_deadline,
+            secrets=self.secrets,  # secrets read here are masked in the run's reports
         )
-        runtime.secrets = self.secrets  # secrets read here are masked in the run's reports
-        self._runtimes.append(runtime)
-        return runtime
+        self._runtimes.append(process.runtime)
+        return process
 
     def remaining(self) -> float | None:
         """Seconds left before the run's timeout (never below 0), or ``None``: no limit."""
@@ -117,7 +120,7 @@ class RunState:
                 self.first_exception = error
 
     def collect_teardown_errors(self) -> None:
-        """Record the teardown failures of resources brought up through :meth:`runtime`.
+        """Record the teardown failures of resources brought up through :meth:`process_run`.
 
         An executor records them itself when it ends normally; this also records them when the
         run ended with an exception (an interrupt, the run's timeout). Each is recorded once.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from host._lifecycle import ResourceStack
 from host._step import execute_step
 from host.executors.base import Executor, RunState
 
@@ -22,23 +21,20 @@ class InProcessExecutor(Executor):
     name: ClassVar[str] = "in_process"
 
     def execute(self, run: RunState) -> None:
-        runtime = run.runtime()
         outputs = run.outputs
-        try:
-            with ResourceStack(run.resources, runtime) as stack:
-                for key, step in run.plan.steps.items():
-                    # No asset is blocked before one has failed or been skipped: the lookup is
-                    # skipped until then. Every upstream output is in ``outputs`` by now (the
-                    # plan's order), so it serves as the inputs as it is.
-                    blocker = run.blocked_by(key) if run.failures or run.skipped else None
-                    if blocker is not None:
-                        run.skip(key, blocker)
+        with run.process_run() as process:
+            stack, runtime = process.stack, process.runtime
+            for key, step in run.plan.steps.items():
+                # No asset is blocked before one has failed or been skipped: the lookup is
+                # skipped until then. Every upstream output is in ``outputs`` by now (the
+                # plan's order), so it serves as the inputs as it is.
+                blocker = run.blocked_by(key) if run.failures or run.skipped else None
+                if blocker is not None:
+                    run.skip(key, blocker)
+                else:
+                    outcome = execute_step(step, outputs, stack, runtime)
+                    if outcome.ok:
+                        outputs[key] = outcome.output
                     else:
-                        outcome = execute_step(step, outputs, stack, runtime)
-                        if outcome.ok:
-                            outputs[key] = outcome.output
-                        else:
-                            run.record(outcome)
-            run.record_teardown_errors(stack.teardown_errors)
-        finally:
-            runtime.close()
+                        run.record(outcome)
+        run.record_teardown_errors(process.teardown_errors)
