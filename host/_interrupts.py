@@ -96,7 +96,7 @@ def sigterm_raises_systemexit() -> Iterator[None]:
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGHUP for the block (main thread only); see the module
-    docstring."""
+    docstring. The teardown policy that holds them lives in :mod:`host._teardown`."""
     if not _in_main_thread():
         yield
         return

@@ -214,6 +214,9 @@ class Deadline:
     exception that arrives while the block is being left is raised from ``__exit__``. Nothing
     is raised once ``__exit__`` has returned.
 
+    A primitive: how resource timeouts and the run's timeout apply to teardown is decided in
+    :mod:`host._teardown`.
+
     Args:
         seconds: how long the block may run.
     """
