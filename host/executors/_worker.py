@@ -12,7 +12,8 @@ The worker tears down everything it brought up when it is told to stop, when the
 away (end of file on the pipe), and on SIGINT (KeyboardInterrupt), SIGTERM or SIGHUP (SystemExit
 of 128 + the signal number), which interrupt an asset that is running. While it tears down it
 ignores them, so a second one cannot cut a teardown short; the caller escalates to SIGKILL only
-when it must (see the ``multiprocess`` executor).
+when it must (see the ``multiprocess`` executor). How the resources go down (order, failures,
+timeouts) is the policy of ``host._teardown``, as in every process.
 
 SIGUSR1 from the caller means the run's timeout passed: it interrupts the asset running (which
 fails with :class:`host.RunTimeoutError`, see ``WorkerRun.run``) and is ignored at any other
