@@ -11,7 +11,7 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,20 +56,18 @@ def safe_str(obj: object) -> str:
     returned is turned into a plain ``str``. Only an interrupt of the run
     (:func:`host._errors.is_interrupt`: Ctrl-C, the host's signal exit, a deadline) goes on.
     """
-    try:
-        text = str(obj)
-    except BaseException as exc:
-        if is_interrupt(exc):
-            raise
-        return unprintable(obj)
-    return text if type(text) is str else str.__str__(text)
+    return _text_of(str, obj)
 
 
 def safe_repr(obj: object) -> str:
     """``repr(obj)``, or :func:`unprintable` when its ``__repr__`` raises (as :func:`safe_str`)
     or returns no str."""
+    return _text_of(repr, obj)
+
+
+def _text_of(render: Callable[[object], object], obj: object) -> str:
     try:
-        text = repr(obj)
+        text = render(obj)
     except BaseException as exc:
         if is_interrupt(exc):
             raise
