@@ -11,8 +11,7 @@ events and ``RunResult``, executors, the run config, discovery) and what hook pl
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from host._asset import AssetDefinition, asset
 from host._context import AssetExecutionContext, InitResourceContext
@@ -29,6 +28,7 @@ from host._errors import (
     RunTimeoutError,
     WorkerDiedError,
 )
+from host._lazy import lazy_names
 from host._resource import ConfigurableResource, EnvVar
 from host._version import __version__
 
@@ -80,20 +80,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name of :data:`_LAZY` on first use (then it is a plain attribute)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'host' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
+#: Import a public name of :data:`_LAZY` on first use (then it is a plain attribute).
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)
 
 __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "AssetDefinition",

@@ -25,8 +25,9 @@ Names are imported on first use, so ``import host.executors`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from host._lazy import lazy_names
 
 if TYPE_CHECKING:
     from host._graph import Plan, Step
@@ -121,19 +122,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name of :data:`_LAZY` on first use (then it is a plain attribute)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'host.executors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+#: Import a public name of :data:`_LAZY` on first use (then it is a plain attribute).
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)
 
 __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit.py pins)
     "Deadline",
