@@ -213,7 +213,7 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
         annotation = hints.get(name)
         if is_config_class(annotation):
             source = context._asset_config if context is not None else None
-            arguments[name] = asset_config_value(definition.key, annotation, source, "ops")
+            arguments[name] = asset_config_value(definition.key, annotation, source, None)
         elif name in given:
             fill[name] = name
         elif isinstance(annotation, type) and issubclass(annotation, ConfigurableResource):

@@ -239,21 +239,26 @@ def rebuild_resource(key: str, resource: Any, values: Any, deps: Mapping[str, An
     raise problem
 
 
-def asset_config_value(step_key: str, cls: type[Config], given: Any, section: str) -> Config:
-    """The validated config of asset ``step_key`` from ``given`` (``None``: defaults)."""
+def asset_config_value(
+    step_key: str, cls: type[Config], given: Any, section: str | None
+) -> Config:
+    """The validated config of asset ``step_key`` from ``given`` (``None``: defaults).
+
+    ``section`` is the run_config section it came from, ``None`` for a direct call.
+    """
     if isinstance(given, cls):
         return given
     if isinstance(given, Config):
         raise ConfigError(
-            f"run_config[{section!r}][{step_key!r}] is a {type(given).__name__}, but asset "
+            f"the config of asset {step_key!r} is a {type(given).__name__}, but asset "
             f"{step_key!r} takes a {cls.__name__}.",
             field=None,
         )
     values = {} if given is None else given
     if not isinstance(values, Mapping):
         raise ConfigError(
-            f"run_config[{section!r}][{step_key!r}]['config'] must be a mapping of "
-            f"{cls.__name__}'s fields, got a {type(values).__name__}."
+            f"the config of asset {step_key!r} must be a mapping of {cls.__name__}'s fields "
+            f"(or a {cls.__name__}), got a {type(values).__name__}."
         )
     problem: ConfigError | None = None
     try:
@@ -265,7 +270,10 @@ def asset_config_value(step_key: str, cls: type[Config], given: Any, section: st
         if missing:
             example = ", ".join(f"{name!r}: ..." for name in missing)
             hint = (
-                f"\n  give it: run_config={{{section!r}: {{{step_key!r}: {{'config': "
+                f"\n  give it: {step_key}(config={cls.__name__}(...)), or "
+                f"build_asset_context(asset_config={{{example}}})"
+                if section is None
+                else f"\n  give it: run_config={{{section!r}: {{{step_key!r}: {{'config': "
                 f"{{{example}}}}}}}}}"
             )
         lines = "\n".join(f"  {p.where}: {p.message}" for p in problems)
