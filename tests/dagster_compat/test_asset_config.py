@@ -19,7 +19,6 @@ MULTI = [
 ]
 
 
-@pytest.mark.parametrize("executor", MULTI)
 @pytest.mark.parametrize(
     "run_config",
     [

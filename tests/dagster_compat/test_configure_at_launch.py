@@ -25,7 +25,6 @@ def used(db: Recorded) -> str:
     return str(db.use())
 
 
-@pytest.mark.parametrize("executor", MULTI)
 def test_configure_at_launch_takes_its_config_from_the_run(
     executor: tuple[str, dict[str, Any]], record: str
 ) -> None:

@@ -13,13 +13,6 @@ from tests import recording
 from tests.dagster_compat.asset_side import from_context
 from tests.recording import Recorded
 
-MULTI = [
-    pytest.param(("in_process", {}), id="in_process"),
-    pytest.param(("multiprocess", {"max_workers": 2}), id="multiprocess"),
-]
-
-
-@pytest.mark.parametrize("executor", MULTI)
 def test_required_resource_keys_give_context_resources_up(
     executor: tuple[str, dict[str, Any]], record: str
 ) -> None:
