@@ -13,6 +13,7 @@ from tests import recording
 from tests.dagster_compat.asset_side import from_context
 from tests.recording import Recorded
 
+
 def test_required_resource_keys_give_context_resources_up(
     executor: tuple[str, dict[str, Any]], record: str
 ) -> None:
