@@ -43,8 +43,8 @@ from host._errors import (
     with_prefix,
 )
 from host._events import describe_exception, safe_repr
-from host._graph import build_plan
 from host._interrupts import SignalExit
+from host._launch import prepare_run
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
 from host._resource import (
     ConfigurableResource,
@@ -53,7 +53,6 @@ from host._resource import (
     env_references,
     location_text,
 )
-from host._resource_graph import ResourceGraph
 from host._switches import current_switches, use_switches
 from host._timeouts import PhaseTimeouts
 from host.executors.base import Executor
@@ -83,8 +82,7 @@ class Builder:
         planned: tuple[str, ...] = ()
         if not self.problems and executor is not None:
             try:
-                graph = ResourceGraph.build(resources)
-                plan = build_plan(assets, graph, selection)
+                graph, plan = prepare_run(assets, resources, selection, None)
                 executor(self.file.run.executor_config).check(plan, graph)
                 planned = plan.order
             except HostError as exc:

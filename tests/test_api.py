@@ -11,6 +11,7 @@ PUBLIC = {
     "AssetSkipped",
     "AssetStarted",
     "AssetSucceeded",
+    "Config",
     "ConfigError",
     "ConfigurableResource",
     "DefinitionError",
@@ -27,6 +28,7 @@ PUBLIC = {
     "PluginInfo",
     "ResourceError",
     "ResourceEvent",
+    "ResourceParam",
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunConfig",
@@ -39,11 +41,13 @@ PUBLIC = {
     "WorkerDiedError",
     "__version__",
     "asset",
+    "build_asset_context",
     "discover_plugins",
     "hookimpl",
     "hookspec",
     "load_run_config",
     "run_assets",
+    "with_resources",
 }
 
 
