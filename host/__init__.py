@@ -27,6 +27,7 @@ from host._errors import (
     RunFailure,
     RunTimeoutError,
     WorkerDiedError,
+    WorkerError,
 )
 from host._lazy import lazy_names
 from host._resource import ConfigurableResource, EnvVar
@@ -116,6 +117,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
     "discover_plugins",

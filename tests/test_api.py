@@ -37,6 +37,7 @@ PUBLIC = {
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
     "discover_plugins",

@@ -21,6 +21,7 @@ from tests import test_contract
 ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = {
+    "CallerRun",
     "Deadline",
     "Executor",
     "ExecutorConfig",
@@ -32,11 +33,13 @@ PUBLIC = {
     "MultiprocessExecutor",
     "PhaseTimeouts",
     "Plan",
+    "RemoteExecutor",
     "ResourceGraph",
     "ResourceNode",
     "RunPayload",
     "RunState",
     "ShippedError",
+    "ShippingError",
     "Step",
     "StepOutcome",
     "StepResult",
@@ -46,6 +49,7 @@ PUBLIC = {
     "check_shippable",
     "distribution_of",
     "dumps",
+    "forward_output",
     "interrupt_thread",
     "loads",
     "mask",
@@ -56,9 +60,11 @@ PUBLIC = {
     "shippable_plugins",
     "signals_held",
     "stuck_teardown",
+    "teardown_due",
     "teardown_errors",
     "teardown_timeout",
     "track_up",
+    "write_output",
 }
 
 
