@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = {
     "CallerRun",
+    "CapturedOutput",
     "Deadline",
     "Executor",
     "ExecutorConfig",

@@ -20,7 +20,8 @@ executors and the ``dask`` plugin are written against:
   :func:`track_up`, :func:`teardown_due`) and what is reported when a worker goes before
   tearing down (:func:`not_torn_down`, :func:`stuck_teardown`, :func:`teardown_errors`,
   :func:`teardown_timeout`), worker output (:class:`LogForwarder`, :func:`reemit_record`,
-  :func:`write_output`, :func:`forward_output`, :func:`caller_log_levels`, :func:`mask`),
+  :func:`write_output`, :func:`forward_output`, :class:`CapturedOutput`,
+  :func:`caller_log_levels`, :func:`mask`),
   interrupts (:data:`INTERRUPT_GRACE`, :func:`signals_held`, :func:`interrupt_thread`,
   :func:`cancel_interrupt`) and :func:`distribution_of` for error messages.
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     )
     from host.executors._frontier import Frontier
     from host.executors._output import (
+        CapturedOutput,
         LogForwarder,
         caller_log_levels,
         forward_output,
@@ -96,6 +98,7 @@ _LAZY = {
     ),
     **dict.fromkeys(
         (
+            "CapturedOutput",
             "LogForwarder",
             "caller_log_levels",
             "forward_output",
@@ -135,6 +138,7 @@ __getattr__, __dir__ = lazy_names(globals(), _LAZY)
 
 __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit.py pins)
     "CallerRun",
+    "CapturedOutput",
     "Deadline",
     "Executor",
     "ExecutorConfig",

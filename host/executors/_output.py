@@ -6,7 +6,8 @@ formatted and masked there) to the caller, at the levels the caller set
 :func:`reemit_record` handles such a record on the same logger, and :func:`write_output` writes
 what a worker printed to the caller's own ``sys.stdout`` or ``sys.stderr``; both mask again with
 the run's secrets. :func:`forward_output` does both for a batch of what a worker wrote and
-logged, in order.
+logged, in order; :class:`CapturedOutput` keeps such a batch in a worker whose assets run in
+threads.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import IO, Any
 
 from host._secrets import mask
 
 __all__ = [
+    "CapturedOutput",
     "LogForwarder",
     "caller_log_levels",
     "forward_output",
@@ -139,3 +141,82 @@ def forward_output(items: Iterable[tuple[str, Any]], secrets: Collection[str]) -
             reemit_record(item, secrets)
         elif kind in ("stdout", "stderr"):
             write_output(kind, item, secrets)
+
+
+class _Captured:
+    """Stands in for ``sys.stdout``/``sys.stderr`` on a worker while a run is installed there:
+    text written goes to ``sink`` (masked when shipped), whole lines at a time."""
+
+    def __init__(self, name: str, original: IO[str], sink: CapturedOutput) -> None:
+        self.name = name
+        self.original = original
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        self._sink.add(self.name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+class CapturedOutput:
+    """What the run prints and logs in a worker whose assets run in threads (a Dask worker),
+    kept until the next result takes it, in the items :func:`forward_output` handles.
+
+    While installed, ``sys.stdout`` and ``sys.stderr`` are replaced by writers that keep the
+    text, and a :class:`LogForwarder` on the root logger keeps each record. What code below
+    Python writes to file descriptors 1 and 2 is not captured (a worker process of its own
+    redirects those instead, as ``multiprocess`` does).
+
+    Args:
+        secrets: the run's secrets in this process (a set that grows as resources come up),
+            masked in what :meth:`take` gives.
+    """
+
+    def __init__(self, secrets: Collection[str]) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[str, Any]] = []
+        self._secrets = secrets  # the run's secrets here (a set that grows)
+        self._streams: list[_Captured] = []
+        self._handler = LogForwarder(lambda fields: self.add("log", fields), lambda: secrets)
+
+    def add(self, kind: str, item: Any) -> None:
+        """Keep ``item``: text for ``"stdout"``/``"stderr"`` (joined to the text before it of
+        the same stream), record fields for ``"log"``."""
+        with self._lock:
+            if kind != "log" and self._items and self._items[-1][0] == kind:
+                self._items[-1] = (kind, self._items[-1][1] + item)
+            else:
+                self._items.append((kind, item))
+
+    def take(self) -> list[tuple[str, Any]]:
+        """Everything kept so far, masked (and forgotten here)."""
+        with self._lock:
+            items, self._items = self._items, []
+        return [
+            (kind, item if kind == "log" else mask(item, self._secrets)) for kind, item in items
+        ]
+
+    def install(self) -> None:
+        """Start capturing (``sys.stdout``, ``sys.stderr``, the root logger)."""
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            captured = _Captured(name, original, self)
+            self._streams.append(captured)
+            setattr(sys, name, captured)
+        logging.getLogger().addHandler(self._handler)
+
+    def uninstall(self) -> None:
+        """Stop capturing; a stream replaced again meanwhile by someone else is left alone."""
+        logging.getLogger().removeHandler(self._handler)
+        for captured in reversed(self._streams):
+            if getattr(sys, captured.name) is captured:
+                setattr(sys, captured.name, captured.original)
+        self._streams.clear()
