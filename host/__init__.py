@@ -28,6 +28,7 @@ from host._errors import (
     RunFailure,
     RunTimeoutError,
     WorkerDiedError,
+    WorkerError,
 )
 from host._lazy import lazy_names
 from host._resource import ConfigurableResource, EnvVar
@@ -121,6 +122,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
     "build_asset_context",

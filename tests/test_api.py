@@ -39,6 +39,7 @@ PUBLIC = {
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
     "build_asset_context",
