@@ -30,7 +30,27 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
-__all__ = ["MAX_RUN_CONFIG_BYTES", "apply_overrides", "load_run_config", "parse_override"]
+__all__ = [
+    "MAX_RUN_CONFIG_BYTES",
+    "apply_overrides",
+    "load_run_config",
+    "parse_override",
+    "problems_of",
+]
+
+
+def problems_of(error: BaseException) -> list[str]:
+    """The problems an error of :func:`load_run_config` lists, one text each (without the
+    file's path); an error naming one problem gives its message."""
+    listed = error.__dict__.get("host_problems")
+    if isinstance(listed, list):
+        return [str(item) for item in listed]
+    return [str(error)]
+
+
+def _listing(error: HostError, problems: list[str]) -> HostError:
+    error.__dict__["host_problems"] = problems
+    return error
 
 #: The largest run config read (1 MiB): a larger file is refused before it is parsed.
 MAX_RUN_CONFIG_BYTES = 1 << 20
@@ -114,9 +134,14 @@ def load_run_config(
     except ValidationError as exc:
         problems = [_shape_problem(problem, changed) for problem in validation_problems(exc)]
         if len(problems) == 1:
-            raise ConfigError(f"{path}: invalid run config: {problems[0]}") from None
-        raise ConfigError(
-            f"{path}: invalid run config:\n" + "\n".join(f"  - {p}" for p in problems)
+            raise _listing(
+                ConfigError(f"{path}: invalid run config: {problems[0]}"), problems
+            ) from None
+        raise _listing(
+            ConfigError(
+                f"{path}: invalid run config:\n" + "\n".join(f"  - {p}" for p in problems)
+            ),
+            problems,
         ) from None
     builder = Builder(path, file, "--select" if selection is not None else "run.selection")
     config = builder.build()
@@ -170,7 +195,7 @@ def _combined(path: Path, problems: list[HostError]) -> HostError:
     else:
         error = kind(message)
     error.__cause__ = first
-    return error
+    return _listing(error, [str(problem) for problem in problems])
 
 
 # -- command-line overrides ---------------------------------------------------------------------
