@@ -1,6 +1,6 @@
 """The ``host`` command: run and check run configs, list plugins and resource types.
 
-Commands: ``run`` and ``check`` (``host._cli_run``), ``plugins`` and ``resources``
+Commands: ``run`` and ``check`` (``host._cli_run``), ``plugins``, ``resources`` and ``executors``
 (``host._cli_info``), and ``new plugin`` (``host._scaffold``); what ``run`` prints is in
 ``host._progress``.
 Exit codes (``host._cli_base``): 0 success; 1 the run failed (an asset or a resource phase

@@ -2,7 +2,7 @@
 
 The command is :mod:`host._cli` (``main``, the parser, errors), with one module per command
 group: :mod:`host._cli_run` (``run``, ``check``) and :mod:`host._cli_info` (``plugins``,
-``resources``).
+``resources``, ``executors``); the ``--json`` documents are :mod:`host._cli_json`'s.
 """
 
 from __future__ import annotations

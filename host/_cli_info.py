@@ -1,9 +1,13 @@
-"""``host plugins`` and ``host resources``: what is installed, and a resource type's schema."""
+"""``host plugins``, ``host resources`` and ``host executors``: what is installed, and a
+resource type's configuration or an executor's settings."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import inspect
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,13 +17,15 @@ from host._discovery import (
     discover_plugins,
     load_entry_point,
     lookup,
+    names_in,
     suggest,
 )
 from host._errors import PluginError
 from host._events import describe_exception, format_exception
 from host._output import Output, first_line, table
-from host._plugin_api import GROUPS, PLUGIN_API_VERSION, RESOURCES_GROUP
+from host._plugin_api import EXECUTORS_GROUP, GROUPS, PLUGIN_API_VERSION, RESOURCES_GROUP
 from host._resource import ConfigurableResource
+from host.executors.base import Executor
 
 __all__ = ["add_commands"]
 
@@ -44,6 +50,16 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     resources.add_argument("--json", action="store_true", help="print JSON")
     resources.set_defaults(handler=_cmd_resources)
+
+    executors = commands.add_parser(
+        "executors", parents=[common], help="list executors, or show one's settings schema"
+    )
+    executors.add_argument("name", nargs="?", help="an executor: show its settings")
+    executors.add_argument(
+        "--distribution", help="the distribution to take NAME from, when several register it"
+    )
+    executors.add_argument("--json", action="store_true", help="print JSON")
+    executors.set_defaults(handler=_cmd_executors)
 
 
 def _plugin_rows(infos: Sequence[PluginInfo]) -> list[list[str]]:
@@ -139,6 +155,37 @@ def _cmd_resources(args: argparse.Namespace, out: Output) -> int:
     if args.json:
         out.write(json.dumps(schema, indent=2))
         return 0
+    _show_schema(out, info, schema, "FIELD", "no fields")
+    out.write(f"The JSON schema: host resources {info.name} --json")
+    return 0
+
+
+def _attribute_docs(doc: str | None) -> dict[str, str]:
+    """The first line of each entry of a Google-style ``Attributes:`` section of ``doc``."""
+    found: dict[str, str] = {}
+    inside = False
+    for line in inspect.cleandoc(doc or "").splitlines():
+        if line.strip() == "Attributes:":
+            inside = True
+            continue
+        if inside and line and not line.startswith(" "):
+            break
+        match = re.match(r"^    (\w+)(?: \([^)]*\))?: (.*)$", line) if inside else None
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def _show_schema(
+    out: Output,
+    info: PluginInfo,
+    schema: dict[str, Any],
+    column: str,
+    none: str,
+    docs: dict[str, str] | None = None,
+) -> None:
+    """An entry point and the fields of its JSON schema, as a table (a field without a
+    description takes its line of ``docs``)."""
     out.write(f"{info.name}: {info.value} ({info.origin})")
     if schema.get("description"):
         out.write(first_line(str(schema["description"])))
@@ -151,8 +198,45 @@ def _cmd_resources(args: argparse.Namespace, out: Output) -> int:
             default = "default " + json.dumps(prop["default"])
         else:
             default = "optional"
-        rows.append([name, _schema_type(prop), default, first_line(prop.get("description", ""))])
-    out.write(table(["FIELD", "TYPE", "DEFAULT", "DESCRIPTION"], rows) if rows else "  no fields")
-    out.write(f"The JSON schema: host resources {info.name} --json")
+        text = prop.get("description") or (docs or {}).get(name, "")
+        rows.append([name, _schema_type(prop), default, first_line(text)])
+    out.write(table([column, "TYPE", "DEFAULT", "DESCRIPTION"], rows) if rows else f"  {none}")
+
+
+def _cmd_executors(args: argparse.Namespace, out: Output) -> int:
+    if args.name is None:
+        infos = discover_plugins(EXECUTORS_GROUP)
+        if args.json:
+            out.write(json.dumps([info.as_dict() for info in infos], indent=2))
+            return 0
+        headers = ["EXECUTOR", "DISTRIBUTION", "VERSION", "VALUE", "STATUS"]
+        rows = [row[1:] for row in _plugin_rows(infos)]
+        out.write(table(headers, rows, indent="") if rows else "no executors installed")
+        return 0
+    info = lookup(EXECUTORS_GROUP, args.name, distribution=args.distribution)
+    if info is None:
+        known = names_in(EXECUTORS_GROUP)
+        close = difflib.get_close_matches(args.name, known, n=3, cutoff=0.6)
+        mean = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise PluginError(
+            f"no executor is called {args.name!r}; {mean}installed: "
+            f"{', '.join(known) or 'none'}."
+        )
+    cls: type[Executor] = load_entry_point(info)
+    try:
+        schema = cls.Config.model_json_schema()
+    except Exception as exc:
+        raise PluginError(
+            f"executor {args.name!r} ({info.describe()}): no JSON schema can be made for its "
+            f"settings: {describe_exception(exc)}"
+        ) from exc
+    if args.json:
+        out.write(json.dumps(schema, indent=2))
+        return 0
+    _show_schema(out, info, schema, "SETTING", "no settings", _attribute_docs(cls.Config.__doc__))
+    out.write(
+        f"Set them in [run] executor_config (or --set run.executor_config.NAME=VALUE); "
+        f"the JSON schema: host executors {info.name} --json"
+    )
     return 0
 
