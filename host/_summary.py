@@ -137,35 +137,43 @@ class ErrorGroup:
 class ErrorCatalog:
     """The distinct errors of a run, numbered as they are first seen.
 
-    Two errors are the same when their type and masked message are; an asset that failed
-    because a resource did not come up (its error names the resource key) is counted under
-    that resource's own error, so one wrong password in a resource shared by many assets and
-    processes is one error.
+    Two errors are the same when their type and masked message are; a host error about a
+    resource (an asset's ``ResourceSetupError``, a ``ResourceTeardownError``: it names the
+    resource key) that quotes an error of that resource's own phases is counted under that
+    error, so one wrong password in a resource shared by many assets and processes is one
+    error.
     """
 
     def __init__(self, mask: Mask = unmasked) -> None:
         self.mask = mask
         self.groups: list[ErrorGroup] = []
         self._by_text: dict[tuple[str, str], ErrorGroup] = {}
-        self._by_resource: dict[str, ErrorGroup] = {}
+        self._by_resource: dict[str, list[ErrorGroup]] = {}
 
     def add(self, info: ErrorInfo, where: str, resource: str | None = None) -> ErrorGroup:
         """Count ``info``, seen at ``where``; ``resource`` is the key of the resource whose
         phase failed with it (none for an asset's error). Returns its group."""
         message = self.mask(info.message)
-        group = None
-        if resource is None and info.resource_key is not None:
-            group = self._by_resource.get(info.resource_key)
-        if group is None:
-            group = self._by_text.get((info.type, message))
+        group = self._by_text.get((info.type, message))
+        if group is None and resource is None and info.resource_key is not None:
+            # A host error about a resource (it did not come up, or go down) that quotes the
+            # resource's own error: counted as that error.
+            group = next(
+                (
+                    known
+                    for known in self._by_resource.get(info.resource_key, [])
+                    if f"{known.short_type}: {known.message}" in message
+                ),
+                None,
+            )
         if group is None:
             group = ErrorGroup(
                 len(self.groups) + 1, info.type, message, self.mask(info.traceback), resource
             )
             self.groups.append(group)
             self._by_text[(info.type, message)] = group
-        if resource is not None:
-            self._by_resource.setdefault(resource, group)
+        if resource is not None and group not in self._by_resource.setdefault(resource, []):
+            self._by_resource[resource].append(group)
         if where not in group.where:
             group.where.append(where)
         return group
@@ -246,9 +254,9 @@ def run_view(
                 succeeded.add(event.asset_key)
         elif isinstance(event, AssetSkipped):
             upstream[event.asset_key] = event.upstream
-    for lost in result.resource_errors:  # those no event carries (a worker that died)
+    for lost in result.resource_errors:  # teardown errors, and what a dead worker held
         if not catalog.has(lost):
-            catalog.add(lost, f"resource {lost.resource_key or '?'}", lost.resource_key)
+            catalog.add(lost, f"resource {lost.resource_key or '?'}")
     for group in catalog.groups:
         for where in group.where:
             numbers.setdefault(where, group.number)
