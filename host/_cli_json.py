@@ -44,7 +44,7 @@ SCHEMA_VERSION: Literal[1] = 1
 _Model = ConfigDict(frozen=True, extra="forbid")
 
 Outcome = Literal["succeeded", "failed", "interrupted", "terminated"]
-AssetStatus = Literal["ok", "failed", "skipped", "not run"]
+AssetStatus = Literal["ok", "failed", "skipped", "interrupted", "not run"]
 
 
 class ErrorReport(BaseModel):
@@ -63,8 +63,8 @@ class AssetReport(BaseModel):
 
     key: str = Field(description="The asset key.")
     status: AssetStatus = Field(
-        description="ok, failed, skipped (something upstream did not succeed) or not run "
-        "(the run was stopped first)."
+        description="ok, failed, skipped (something upstream did not succeed), interrupted "
+        "(it was running when the run was stopped) or not run (the run was stopped first)."
     )
     duration: float | None = Field(description="Seconds it computed for, if it ran.")
     pid: int | None = Field(description="The process it ran in, if it started.")
@@ -209,7 +209,7 @@ def run_report(
     assets = []
     for key in planned:
         end = ended.get(key)
-        status: AssetStatus = "not run"
+        status: AssetStatus = "interrupted" if key in started else "not run"
         if isinstance(end, AssetSucceeded):
             status = "ok"
         elif isinstance(end, AssetFailed):

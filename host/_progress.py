@@ -132,7 +132,13 @@ def terminal_console(out: Output) -> Console:
     )
 
 
-_STYLES = {"ok": "green", "failed": "bold red", "skipped": "yellow", "not run": "dim"}
+_STYLES = {
+    "ok": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "interrupted": "bold yellow",
+    "not run": "dim",
+}
 
 
 def rich_summary(view: RunView) -> RenderableType:

@@ -237,7 +237,8 @@ def run_view(
     """The summary's cells for ``result`` (from its events; see :func:`summary`).
 
     ``stopped`` is what stopped the run before it finished (``"SIGINT"``), if anything: assets
-    that never ended are then ``not run``, and the last line says so.
+    that started and never ended are then ``interrupted``, those that never started ``not
+    run``, and the last line says so.
     """
     catalog = ErrorCatalog.of(result.events, mask)
     numbers: dict[str, int] = {}
@@ -282,6 +283,8 @@ def run_view(
             status = "skipped"
             if key in upstream:
                 detail = f"upstream {upstream[key]} did not succeed"
+        elif key in started:
+            status = "interrupted"  # it started and never ended: the run was stopped
         else:
             status = "not run"
         pid = str(started[key]) if key in started else "-"
@@ -315,9 +318,10 @@ def run_view(
     total = seconds(finished[-1].duration) if finished else "-"
     ok = sum(1 for row in asset_rows if row[1] == "ok")
     counts = f"{ok} ok, {len(result.failures)} failed, {len(result.skipped)} skipped"
-    not_run = sum(1 for row in asset_rows if row[1] == "not run")
-    if not_run:
-        counts += f", {not_run} not run"
+    for word in ("interrupted", "not run"):
+        count = sum(1 for row in asset_rows if row[1] == word)
+        if count:
+            counts += f", {count} {word}"
     if stopped is not None:
         down = sum(1 for row in resource_rows if row[6] != "-")
         last = (

@@ -499,17 +499,12 @@ def test_plain_or_no_color_gives_plain_lines_on_a_terminal(
 # -- the summary after SIGINT and SIGTERM -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("signum", "code", "name"),
-    [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")],
-)
-def test_a_signal_prints_the_summary_of_what_ran_and_was_torn_down(
-    site: Path, project: Path, signum: int, code: int, name: str
-) -> None:
+def stopped(site: Path, project: Path, signum: int, *flags: str) -> tuple[int, str, str]:
+    """``host run`` stopped by ``signum`` while asset ``e`` runs: its exit code and output."""
     wait = project / "waiting"
     pythonpath = os.pathsep.join([str(site), str(ROOT)])
     process = subprocess.Popen(
-        [HOST, "run", "run.toml", "--plain"],
+        [HOST, "run", "run.toml", *flags],
         cwd=project,
         env=environ(site, PYTHONPATH=pythonpath, FLAGS_WAIT=str(wait)),
         stdout=subprocess.PIPE,
@@ -527,10 +522,21 @@ def test_a_signal_prints_the_summary_of_what_ran_and_was_torn_down(
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == code, (out, err)
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "name"),
+    [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")],
+)
+def test_a_signal_prints_the_summary_of_what_ran_and_was_torn_down(
+    site: Path, project: Path, signum: int, code: int, name: str
+) -> None:
+    returncode, out, err = stopped(site, project, signum, "--plain")
+    assert returncode == code, (out, err)
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  ")}
     assert rows["a"][1] == "ok" and rows["d"][1] == "ok"
-    assert rows["e"][1] == "failed" or rows["e"][1:3] == ["not", "run"]
+    assert rows["e"][1] == "interrupted"  # it was running
     assert rows["r"][-1] != "-"  # torn down: its DOWN column has a duration
     last = out.strip().splitlines()[-1]
     assert last.startswith("Run ") and f"stopped by {name}" in last
@@ -538,3 +544,13 @@ def test_a_signal_prints_the_summary_of_what_ran_and_was_torn_down(
     assert err.strip().splitlines()[-1].startswith("host: error: ")
     events = [r["event"] for r in read(project / "records.jsonl") if r["event"] != "use"]
     assert events == ["setup", "up", "teardown"]
+
+
+def test_json_after_sigterm_says_terminated_and_what_ran(site: Path, project: Path) -> None:
+    code, out, err = stopped(site, project, signal.SIGTERM, "--json")
+    assert code == 143, (out, err)
+    document = validated(out, "run-result.schema.json")
+    assert document["outcome"] == "terminated" and document["exit_code"] == 143
+    assert not document["success"]
+    assert statuses(document) == {**dict.fromkeys("abcd", "ok"), "e": "interrupted"}
+    assert "yield_exit" in document["resources"][0]["phases"]  # it was torn down
