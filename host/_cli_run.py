@@ -184,7 +184,7 @@ def _report(
 def _cmd_check(args: argparse.Namespace, out: Output) -> int:
     if not args.json:
         config = _load(args)
-        resources = "; ".join(
+        resources = ", ".join(
             f"{key} ({info.name} from {info.origin})"
             for key, info in config.resource_types.items()
         )
