@@ -1,6 +1,7 @@
 """The ``host`` command: run and check run configs, list plugins and resource types.
 
-Commands: ``run``, ``check``, ``plugins``, ``resources``, and ``new plugin`` (``host._scaffold``);
+Commands: ``run``, ``check``, ``plugins``, ``resources``, ``new plugin`` (``host._scaffold``), and
+the run history's ``runs``, ``show`` and ``report`` (``specs/history.md``);
 what ``run`` prints is in ``host._progress``.
 Exit codes: 0 success; 1 the run failed (an asset or a resource phase failed, a worker died, the
 run's timeout passed); 2 invalid input (run config, definitions, plugins, command line): nothing
@@ -14,12 +15,14 @@ output, including tracebacks and messages of failed assets.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from host import _scaffold
@@ -33,9 +36,9 @@ from host._discovery import (
     suggest,
 )
 from host._errors import HostError, PluginError
-from host._events import describe_exception, format_exception, safe_repr, safe_str
+from host._events import RunResult, describe_exception, format_exception, safe_repr, safe_str
 from host._interrupts import SignalExit
-from host._output import Output, first_line, table
+from host._output import Output, first_line, seconds, table
 from host._plugin_api import GROUPS, PLUGIN_API_VERSION, RESOURCES_GROUP
 from host._progress import Progress
 from host._resource import ConfigurableResource
@@ -81,16 +84,19 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
         and out.stdout.isatty()
         and os.environ.get("TERM") != "dumb"
     )
-    progress = Progress(out, len(config.planned), live)
+    history = _history_target(args, config.path)
+    planned, selection = _rerun_plan(args, config, history)
+    progress = Progress(out, len(planned), live)
     with progress.showing():
-        result = config.run(raise_on_error=False, plugins=[progress])
+        result, recording = _run_recorded(config, history, selection, [progress])
     if progress.failure is not None:
         out.write(
             f"host: warning: the progress display failed ({describe_exception(progress.failure)}); "
             f"the run was not affected",
             err=True,
         )
-    out.write(summary(result, config.resource_types, config.planned, out.mask))
+    out.write(summary(result, config.resource_types, planned, out.mask))
+    _finish_recording(args, out, result, recording, planned)
     show_tb = bool(getattr(args, "traceback", False))
     for key, error in result.failures.items():
         out.write(f"asset {key} failed: {error.type}: {error.message}", err=True)
@@ -226,6 +232,238 @@ def _cmd_resources(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+# -- run history and the picture (specs/history.md) ----------------------------------------------
+
+
+def _history_target(args: argparse.Namespace, config: Path | None) -> Path | None:
+    """Where ``host run`` records (``None``: ``--no-history``), or the history commands read."""
+    from host._history_schema import default_path
+
+    if getattr(args, "no_history", False):
+        return None
+    given = getattr(args, "history", None)
+    return Path(given) if given else default_path(config)
+
+
+def _rerun_plan(
+    args: argparse.Namespace, config: Any, history: Path | None
+) -> tuple[tuple[str, ...], list[str] | None]:
+    """The assets ``host run`` plans and its selection: the config's, or with
+    ``--rerun-failed RUN_ID`` that run's failed and skipped assets (with their upstream)."""
+    rerun = getattr(args, "rerun_failed", None)
+    if rerun is None:
+        return tuple(config.planned), None
+    from host._graph import build_plan
+    from host._history_query import get_run, rerun_selection
+    from host._history_schema import HistoryError
+    from host._resource_graph import ResourceGraph
+
+    target = history or _history_target(argparse.Namespace(), config.path)
+    assert target is not None
+    record = get_run(target, rerun)
+    wanted = rerun_selection(record)
+    if not wanted:
+        raise HistoryError(
+            f"run {record.run['run_id']} has no failed or skipped assets: nothing to run again"
+        )
+    known = {definition.key for definition in config.assets}
+    missing = [key for key in wanted if key not in known]
+    if missing:
+        raise HistoryError(
+            f"run {record.run['run_id']} failed assets that {config.path} no longer defines: "
+            f"{', '.join(missing)}; run it without --rerun-failed"
+        )
+    plan = build_plan(list(config.assets), ResourceGraph.build(dict(config.resources)), wanted)
+    return tuple(plan.order), wanted
+
+
+def _run_recorded(
+    config: Any, history: Path | None, selection: list[str] | None, plugins: list[object]
+) -> tuple[RunResult, Any]:
+    """Run ``config`` (recorded into ``history`` unless it is ``None``); the result and its
+    recording."""
+    from host._history import capture
+    from host._run import run_assets
+    from host._switches import use_switches
+
+    kwargs = config.run_kwargs()
+    if selection is not None:
+        kwargs["selection"] = selection
+    if history is not None:
+        kwargs["history"] = history
+    with capture(config.path) as captured, use_switches(config.switches):
+        result = run_assets(**kwargs, raise_on_error=False, plugins=plugins)
+    return result, (captured.recordings[-1] if captured.recordings else None)
+
+
+def _finish_recording(
+    args: argparse.Namespace,
+    out: Output,
+    result: RunResult,
+    recording: Any,
+    planned: Sequence[str],
+) -> None:
+    """Store the outputs as shown, wait for the record, write ``--report``."""
+    from host._summary import output_repr
+
+    if recording is not None:
+        shown = result.outputs
+        recording.outputs(
+            {key: output_repr(shown[key], out.mask) for key in planned if key in shown}
+        )
+        recording.wait()
+    report = getattr(args, "report", None)
+    if report is None:
+        return
+    from host._history import record_of
+    from host._picture import write_picture
+
+    if recording is not None and not recording.failed:
+        from host._history_query import get_run
+
+        record = get_run(recording.path, result.run_id)
+    else:
+        record = record_of(
+            {
+                "run_id": result.run_id,
+                "executor": getattr(result.events[0], "executor", "?") if result.events else "?",
+                "planned": list(planned),
+                "config": str(args.file),
+                "pid": os.getpid(),
+                "outcome": "succeeded" if result.success else "failed",
+                "host_version": _host_version(),
+                "started": result.events[0].timestamp if result.events else 0.0,
+            },
+            result.events,
+            {},
+            out.secrets,
+        )
+    from host._history_schema import HistoryError
+
+    try:
+        path = write_picture(record, report, out.mask)
+    except HistoryError as exc:
+        out.write(f"host: {exc}", err=True)
+        return
+    out.write(f"The picture of the run: {path}")
+
+
+def _host_version() -> str:
+    from host._version import __version__
+
+    return __version__
+
+
+def _cmd_runs(args: argparse.Namespace, out: Output) -> int:
+    from host._history_query import list_runs, prune
+
+    path = _history_target(args, None)
+    assert path is not None
+    if args.action == "prune":
+        from host._history_schema import HistoryError
+
+        if args.keep is None or args.keep < 0:
+            raise HistoryError("host runs prune needs --keep N (N >= 0): the newest runs to keep")
+        gone = prune(path, args.keep)
+        out.write(f"{path}: deleted {gone} run(s), kept the newest {args.keep}")
+        return EXIT_OK
+    runs = list_runs(path, limit=args.limit, failed=args.failed)
+    if args.json:
+        out.write(json.dumps(runs, indent=2))
+        return EXIT_OK
+    rows = [
+        [
+            run["run_id"],
+            _clock(run["started"]),
+            run["outcome"],
+            run["executor"],
+            f"{run['counts'].get('ok', 0)} ok, {run['counts'].get('failed', 0)} failed, "
+            f"{run['counts'].get('skipped', 0)} skipped",
+            seconds(run["duration"]),
+            run["config"] or "-",
+        ]
+        for run in runs
+    ]
+    headers = ["RUN", "STARTED", "OUTCOME", "EXECUTOR", "ASSETS", "TIME", "CONFIG"]
+    out.write(table(headers, rows, indent="") if rows else f"no runs recorded in {path}")
+    return EXIT_OK
+
+
+def _clock(timestamp: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+
+
+def _cmd_show(args: argparse.Namespace, out: Output) -> int:
+    from host._history_query import get_run, show_text
+
+    path = _history_target(args, None)
+    assert path is not None
+    record = get_run(path, args.run_id)
+    if args.json:
+        out.write(json.dumps(dataclasses.asdict(record), indent=2))
+    else:
+        out.write(show_text(record, out.mask))
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace, out: Output) -> int:
+    from host._history_query import get_run
+    from host._picture import write_picture
+
+    path = _history_target(args, None)
+    assert path is not None
+    written = write_picture(get_run(path, args.run_id), args.output, out.mask)
+    out.write(f"The picture of run {args.run_id}: {written}")
+    return EXIT_OK
+
+
+def _add_history_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--history",
+        metavar="PATH",
+        help="the run history database (default: $HOST_HOME/history.db, else "
+        ".host/history.db beside the run config, or in the current folder)",
+    )
+
+
+def _add_run_history_arguments(run: argparse.ArgumentParser) -> None:
+    _add_history_option(run)
+    run.add_argument("--no-history", action="store_true", help="do not record the run")
+    run.add_argument("--report", metavar="HTML", help="write the picture of the run to HTML")
+    run.add_argument(
+        "--rerun-failed",
+        metavar="RUN_ID",
+        help="run only the assets that failed or were skipped in RUN_ID, with their upstream",
+    )
+
+
+def _add_history_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    runs = commands.add_parser("runs", parents=[common], help="list the recorded runs")
+    runs.add_argument("action", nargs="?", choices=["prune"], help="prune: delete old runs")
+    runs.add_argument("--limit", type=int, default=20, help="at most N runs (default 20)")
+    runs.add_argument("--failed", action="store_true", help="only runs that did not succeed")
+    runs.add_argument("--keep", type=int, help="with prune: the newest runs to keep")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    _add_history_option(runs)
+    runs.set_defaults(handler=_cmd_runs)
+
+    show = commands.add_parser("show", parents=[common], help="the summary of a recorded run")
+    show.add_argument("run_id", help="a run id (or the start of one)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    _add_history_option(show)
+    show.set_defaults(handler=_cmd_show)
+
+    report = commands.add_parser(
+        "report", parents=[common], help="write the picture of a recorded run (one HTML file)"
+    )
+    report.add_argument("run_id", help="a run id (or the start of one)")
+    report.add_argument("-o", "--output", required=True, metavar="HTML", help="the file to write")
+    _add_history_option(report)
+    report.set_defaults(handler=_cmd_report)
+
+
 def _cmd_new_plugin(args: argparse.Namespace, out: Output) -> int:
     return _scaffold.run(args, out.write)
 
@@ -257,6 +495,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--plain", action="store_true", help="plain progress lines even on a terminal"
     )
+    _add_run_history_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     check = commands.add_parser(
@@ -283,6 +522,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     resources.add_argument("--json", action="store_true", help="print JSON")
     resources.set_defaults(handler=_cmd_resources)
+
+    _add_history_commands(commands, common)
 
     new = commands.add_parser("new", parents=[common], help="create a new plugin package")
     kinds = new.add_subparsers(dest="kind", required=True, metavar="KIND")
