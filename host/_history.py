@@ -239,7 +239,7 @@ class _Writer:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.jobs: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
+        self.jobs: queue.Queue[Callable[[_Writer], None] | None] = queue.Queue()
         self.conn: sqlite3.Connection | None = None
         self.thread = threading.Thread(
             target=self._loop, name=f"host history writer ({path})", daemon=True
@@ -251,14 +251,15 @@ class _Writer:
             job = self.jobs.get()
             try:
                 if job is not None:
-                    job(self._connection())
+                    job(self)
             except Exception as exc:  # the job reports its own failure; the writer goes on
                 _log.debug("history job failed: %s", describe_exception(exc))
                 self._reset()
             finally:
                 self.jobs.task_done()
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """The writer's connection, opened (and the schema migrated) on first use."""
         if self.conn is None:
             self.conn = open_database(self.path)
         return self.conn
@@ -350,12 +351,12 @@ class Recording:
                 mask(problem, self.secrets),
             )
 
-    def _guarded(self, job: Callable[[sqlite3.Connection], None]) -> Callable[..., None]:
-        def run(conn: sqlite3.Connection) -> None:
+    def _guarded(self, job: Callable[[sqlite3.Connection], None]) -> Callable[[_Writer], None]:
+        def run(writer: _Writer) -> None:
             if self.failed:
                 return
             try:
-                job(conn)
+                job(writer.connection())
             except sqlite3.Error as exc:
                 self._report(HistoryError(describe_database_error(self.path, exc)))
                 raise
