@@ -55,7 +55,11 @@ _JS = """
     bar.addEventListener('mousemove', function (e) {
       tip.textContent = bar.getAttribute('data-tip');
       tip.style.display = 'block';
-      tip.style.left = (e.clientX + 12) + 'px';
+      var left = e.clientX + 12;
+      if (left + tip.offsetWidth + 8 > window.innerWidth) {
+        left = e.clientX - tip.offsetWidth - 12;
+      }
+      tip.style.left = Math.max(0, left) + 'px';
       tip.style.top = (e.clientY + 12) + 'px';
     });
     bar.addEventListener('mouseleave', function () { tip.style.display = 'none'; });
@@ -194,8 +198,9 @@ def render(record: RunRecord, mask: Mask = unmasked) -> str:
     starts = [r["started"] for r in [*record.resources, *record.assets] if r["started"]]
     ends = [r["started"] + r["duration"] for r in record.resources]
     ends += [r["finished"] for r in record.assets if r["finished"]]
-    t0 = min([run["started"], *starts])
-    t1 = max([run.get("finished") or 0.0, *ends, t0 + 1e-6])
+    # From the first bar: worker processes may take a while to start.
+    t0 = min(starts) if starts else run["started"]
+    t1 = max([*ends, t0 + 1e-6]) if ends else max(run.get("finished") or 0.0, t0 + 1e-6)
     span = t1 - t0
 
     def x(t: float) -> float:
