@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -283,6 +284,17 @@ def _writer(path: Path) -> _Writer:
         return writer
 
 
+_process: list[tuple[int, str, str | None]] = []
+
+
+def _this_process() -> tuple[int, str, str | None]:
+    """(pid, host name, start token) of this process, read once (again after a fork)."""
+    if not _process or _process[0][0] != os.getpid():
+        pid = os.getpid()
+        _process[:] = [(pid, socket.gethostname(), process_start(pid))]
+    return _process[0]
+
+
 def _forked() -> None:
     # A forked child has none of its parent's threads; it starts its own writers if it records.
     _writers.clear()
@@ -305,14 +317,17 @@ def flush(path: Path | None = None) -> None:
 atexit.register(flush)
 
 
-def _plugin_versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _plugin_versions() -> str:
+    """The distributions of the host's entry points and their versions (JSON), read once per
+    process: the installed distributions do not change under a running process."""
     from host._discovery import discover_plugins
 
     versions: dict[str, str] = {}
     for info in discover_plugins():
         if info.distribution:
             versions[info.distribution] = info.version or "?"
-    return dict(sorted(versions.items()))
+    return json.dumps(dict(sorted(versions.items())))
 
 
 class Recording:
@@ -370,7 +385,7 @@ class Recording:
         row = dict(self.run)
         row["planned"] = json.dumps(row["planned"])
         row["selection"] = None if row["selection"] is None else json.dumps(row["selection"])
-        row["plugins"] = json.dumps(_plugin_versions())
+        row["plugins"] = _plugin_versions()
         columns = ", ".join(row)
         marks = ", ".join(f":{name}" for name in row)
         with transaction(conn):
@@ -513,7 +528,7 @@ def start_recording(
     captured = _capture.get()
     if config is None and captured is not None:
         config = captured.config
-    pid = os.getpid()
+    pid, hostname, started = _this_process()
     run = {
         "run_id": run_id,
         "config": None if config is None else str(config),
@@ -523,8 +538,8 @@ def start_recording(
         "started": time.time(),
         "outcome": "running",
         "pid": pid,
-        "hostname": socket.gethostname(),
-        "process_start": process_start(pid),
+        "hostname": hostname,
+        "process_start": started,
         "host_version": __version__,
     }
     recording = Recording(Path(os.path.abspath(path)), run, types, secrets)
