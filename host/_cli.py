@@ -1,8 +1,9 @@
 """The ``host`` command: run and check run configs, list plugins and resource types.
 
 Commands: ``run`` and ``check`` (``host._cli_run``), ``plugins``, ``resources`` and ``executors``
-(``host._cli_info``), and ``new plugin`` (``host._scaffold``); what ``run`` prints is in
-``host._progress``.
+(``host._cli_info``), the run history's ``runs``, ``show`` and ``report``
+(``host._cli_history``, ``specs/history.md``), and ``new plugin`` (``host._scaffold``); what
+``run`` prints is in ``host._progress``.
 Exit codes (``host._cli_base``): 0 success; 1 the run failed (an asset or a resource phase
 failed, a worker died, the run's timeout passed); 2 invalid input (run config, definitions,
 plugins, command line): nothing was brought up; 130 interrupted by SIGINT, 143 terminated by
@@ -20,7 +21,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from host import _cli_info, _cli_run, _scaffold
+from host import _cli_history, _cli_info, _cli_run, _scaffold
 from host._cli_base import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _cli_run.add_commands(commands, common)
     _cli_info.add_commands(commands, common)
+    _cli_history.add_commands(commands, common)
 
     new = commands.add_parser("new", parents=[common], help="create a new plugin package")
     kinds = new.add_subparsers(dest="kind", required=True, metavar="KIND")

@@ -219,8 +219,7 @@ def _cmd_executors(args: argparse.Namespace, out: Output) -> int:
         close = difflib.get_close_matches(args.name, known, n=3, cutoff=0.6)
         mean = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
         raise PluginError(
-            f"no executor is called {args.name!r}; {mean}installed: "
-            f"{', '.join(known) or 'none'}."
+            f"no executor is called {args.name!r}; {mean}installed: {', '.join(known) or 'none'}."
         )
     cls: type[Executor] = load_entry_point(info)
     try:
@@ -239,4 +238,3 @@ def _cmd_executors(args: argparse.Namespace, out: Output) -> int:
         f"the JSON schema: host executors {info.name} --json"
     )
     return 0
-

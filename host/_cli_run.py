@@ -14,6 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from host._cli_base import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM
+from host._cli_history import (
+    add_run_arguments,
+    finish_recording,
+    history_target,
+    rerun_terms,
+    run_recorded,
+)
 from host._cli_json import Outcome, check_report, run_report
 from host._config_load import load_run_config, problems_of
 from host._config_schema import RunConfig
@@ -57,6 +64,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain progress lines even on a terminal (also when NO_COLOR is set)",
     )
+    add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     check = commands.add_parser(
@@ -69,8 +77,10 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> RunConfig:
+    rerun = rerun_terms(args)
+    selection = rerun if rerun is not None else _terms(args.select)
     return load_run_config(
-        args.file, overrides=args.set, executor=args.executor, selection=_terms(args.select)
+        args.file, overrides=args.set, executor=args.executor, selection=selection
     )
 
 
@@ -127,9 +137,10 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
     # Worker processes started by the executor read the plugin switches from the environment.
     os.environ.update(config.switches.environ())
     progress = Progress(out, len(config.planned), _live(args, out), quiet=args.json)
+    history = history_target(args, config.path)
     try:
         with progress.showing():
-            result = config.run(raise_on_error=False, plugins=[progress])
+            result, recording = run_recorded(config, history, [progress])
     except (KeyboardInterrupt, SignalExit) as exc:
         name, code = _stopped_by(exc)
         outcome: Outcome = "interrupted" if name == "SIGINT" else "terminated"
@@ -143,6 +154,7 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
         )
     code = EXIT_OK if result.success else EXIT_FAILED
     _report(args, out, progress, config, result, code, "succeeded" if result.success else "failed")
+    finish_recording(args, out, result, recording, config.planned)
     return code
 
 
@@ -159,7 +171,12 @@ def _report(
     """The end of ``host run``: the JSON document, or the summary and the tracebacks asked for."""
     if args.json:
         report = run_report(
-            result.events, result.outputs, config.planned, config.resource_types, code, outcome,
+            result.events,
+            result.outputs,
+            config.planned,
+            config.resource_types,
+            code,
+            outcome,
             out.mask,
         )
         out.write(report.model_dump_json(indent=2))
@@ -185,8 +202,7 @@ def _cmd_check(args: argparse.Namespace, out: Output) -> int:
     if not args.json:
         config = _load(args)
         resources = ", ".join(
-            f"{key} ({info.name} from {info.origin})"
-            for key, info in config.resource_types.items()
+            f"{key} ({info.name} from {info.origin})" for key, info in config.resource_types.items()
         )
         out.write(
             f"{args.file}: ok. {len(config.planned)} assets ({', '.join(config.planned)}) on "

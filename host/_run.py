@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -45,6 +46,7 @@ def run_assets(
     timeout: float | None = None,
     resource_timeouts: Mapping[str, PhaseTimeouts | Mapping[str, Any]] | None = None,
     run_config: Mapping[str, Any] | None = None,
+    history: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Run ``assets`` with ``resources`` on an executor, and tear down whatever came up.
 
@@ -84,6 +86,9 @@ def run_assets(
             with; a resource's replaces the values it holds field by field, and completes one
             declared with ``configure_at_launch()`` or ``.partial()``. Validated before
             anything comes up.
+        history: a run history database (sqlite) to record the run in (``specs/history.md``);
+            default: not recorded. Recording never fails the run: a database that cannot be
+            written is one warning on the ``host.history`` logger.
 
     Returns:
         The run's :class:`host.RunResult`.
@@ -121,6 +126,7 @@ def run_assets(
         secrets=secrets,
     )
 
+    recording = None if history is None else _recording(history, state, selection)
     start = time.perf_counter()
     emit(RunStarted(run_id, executor=chosen.name, assets=plan.order))
     manager.hook.host_run_start(run_id=run_id, executor=chosen.name, assets=plan.order)
@@ -135,6 +141,10 @@ def run_assets(
             if not deadline.expired:
                 raise
             _timed_out(state, events)
+        except BaseException as exc:
+            if recording is not None:
+                recording.interrupted(events, exc)
+            raise
         finally:
             state.collect_teardown_errors()
     if secrets and not manager.hook.host_event.get_hookimpls():
@@ -150,6 +160,8 @@ def run_assets(
         resource_errors=tuple(state.teardown_errors),
         events=tuple(events),
     )
+    if recording is not None:
+        recording.finish(result)
     if success:
         observer(manager.hook.host_run_success)(result=result)
         return result
@@ -157,6 +169,21 @@ def run_assets(
     if raise_on_error:
         raise RunFailure(_summary(result), result) from state.first_exception
     return result
+
+
+def _recording(history: str | os.PathLike[str], state: RunState, selection: Any) -> Any:
+    """Start recording the run into ``history`` (``host._history``, imported only then)."""
+    from host._history import start_recording
+
+    return start_recording(
+        history,
+        state.run_id,
+        executor=state.executor,
+        planned=state.plan.order,
+        selection=None if selection is None else list(selection),
+        types={key: type(node.resource) for key, node in state.resources.nodes.items()},
+        secrets=state.secrets,
+    )
 
 
 def _run_timeout(timeout: float | None) -> float | None:

@@ -29,7 +29,8 @@ SUMMARY = HERE / "RESULTS.md"
 #: Set to 1: no installed third-party hook plugin loads into the timed runs.
 AUTOLOAD_ENV = "HOST_DISABLE_PLUGIN_AUTOLOAD"
 WORKLOADS = (
-    "fan", "chain", "multiprocess", "discovery", "import", "memory", "profile", "tricks"
+    "fan", "chain", "multiprocess", "discovery", "import", "memory", "profile", "tricks",
+    "history",
 )
 
 
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from tests.benchmarks._discovery import run_discovery
+        from tests.benchmarks._history import run_history
         from tests.benchmarks._inprocess import SIZES, run_in_process
         from tests.benchmarks._multiprocess import run_multiprocess
         from tests.benchmarks._profile import run_profile
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         record("memory", run_memory)
         record("profile", lambda: run_profile(args.quick))
         record("tricks", lambda: {"sizes": run_tricks(5 if args.quick else 15)})
+        record("history", lambda: run_history(7 if args.quick else 21))
     finally:
         if worker is not None:
             worker.close()

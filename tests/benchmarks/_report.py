@@ -243,6 +243,14 @@ def tables(results: Mapping[str, Any]) -> list[str]:
             headers += [f"N={n} median ms", f"N={n} off/on"]
         out += ["### Speed tricks (in-process fan; each trick undone in turn, interleaved with "
                 "all of them on)", "", *_table(headers, rows), ""]
+    if "history" in results:
+        section = results["history"]
+        rows = [[name, _ms(entry["median_s"]) if "median_s" in entry else entry["error"],
+                 f"{entry['over_no_history']:.3f}" if "over_no_history" in entry else "-"]
+                for name, entry in section["contenders"].items()]
+        out += [f"### Run history (in-process fan, N={section['n']}; interleaved; target: the "
+                "caller's ratio <= 1.05)", "",
+                *_table(["run", "median ms", "over no history"], rows), ""]
     return out
 
 
@@ -360,7 +368,7 @@ def markdown(results: Mapping[str, Any], previous: str | None) -> str:
     sections = ", ".join(
         f"{name} ({results[name]['measured_at']}, {results[name]['mode']})"
         for name in ("fan", "chain", "multiprocess", "discovery", "import", "memory", "profile",
-                     "tricks")
+                     "tricks", "history")
         if name in results
     )
     lines = [

@@ -1,0 +1,66 @@
+"""The cost of recording a run into the run history, as a ratio measured in one session.
+
+The in-process fan (3 resources per asset) at N=1000 runs interleaved in rounds: without
+history; with ``history=PATH`` as the caller sees it (the record is written by the writer
+thread, waited for after the sample, untimed); and with the wait for the write inside the
+sample (the whole cost of writing the run, on a 2-core machine partly in parallel). The
+target (``specs/history.md``): the caller's ratio at most 1.05.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from host import asset, run_assets
+from host._history import flush
+from tests.benchmarks import _workloads as w
+from tests.benchmarks._harness import interleave, timed
+
+__all__ = ["run_history"]
+
+
+def _recorded(assets: list[Any], db: Path, wait: bool) -> Callable[[], Any]:
+    resources = w.fan_resources()
+
+    def run() -> Any:
+        result = run_assets(assets, resources, history=db)
+        if wait:
+            flush(db)
+        return result
+
+    return run
+
+
+def _then_flush(sample: Callable[[], float], db: Path) -> Callable[[], float]:
+    def run() -> float:
+        seconds = sample()
+        flush(db)  # the writer's work does not spill into the next sample
+        return seconds
+
+    return run
+
+
+def run_history(repetitions: int, n: int = 1000) -> dict[str, Any]:
+    """Median seconds of the fan without and with history, and their ratios."""
+    assets = [asset(fn) for fn in w.fan_functions(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "history.db"
+        contenders = {
+            "no history": _then_flush(timed(w.host_fan(assets)), db),
+            "history (caller)": _then_flush(timed(_recorded(assets, db, wait=False)), db),
+            "history (with the write)": timed(_recorded(assets, db, wait=True)),
+        }
+        samples = interleave(
+            contenders, dict.fromkeys(contenders, repetitions), warmup=tuple(contenders)
+        )
+    base = samples["no history"].median
+    return {
+        "n": n,
+        "contenders": {
+            name: {**s.as_json(), "over_no_history": s.median / base}
+            for name, s in samples.items()
+        },
+    }
