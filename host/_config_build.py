@@ -108,15 +108,16 @@ class Builder:
             all_built = set(resources) == set(self.file.resources)
             parameters_ok = self._parameters(assets, resources, all_built)
             full: Plan | None = None
+            launch = self._asset_config([a.key for a in assets])
             if parameters_ok and all_built:
                 try:
-                    graph, full = prepare_run(assets, resources, None, None)
+                    graph, full = prepare_run(assets, resources, None, launch)
                 except HostError as exc:
                     self.problems.append(exc)
             selection = self._selection([a.key for a in assets], full)
             if not self.problems and executor is not None and full is not None:
                 try:
-                    graph, plan = prepare_run(assets, resources, selection, None)
+                    graph, plan = prepare_run(assets, resources, selection, launch)
                     executor(self.file.run.executor_config).check(plan, graph)
                     planned = plan.order
                 except HostError as exc:
@@ -139,7 +140,26 @@ class Builder:
                 for key, section in self.file.resources.items()
                 if section.setup_timeout is not None or section.teardown_timeout is not None
             },
+            asset_config={key: section.config for key, section in self.file.assets.items()},
         )
+
+    # -- [assets.NAME] ------------------------------------------------------------------------
+
+    def _asset_config(self, keys: Sequence[str]) -> dict[str, Any] | None:
+        """``[assets.NAME.config]`` as a ``run_config`` (a problem for each unknown NAME)."""
+        given = {key: section.config for key, section in self.file.assets.items()}
+        for key in given:
+            if key not in keys:
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f"did you mean [assets.{close[0]}]? " if close else ""
+                self.problems.append(
+                    ConfigError(
+                        f"[assets.{key}]: no asset of this run is called {key!r}; {hint}"
+                        f"the assets are: {', '.join(keys) or 'none'}"
+                    )
+                )
+        known = {key: {"config": config} for key, config in given.items() if key in keys}
+        return {"assets": known} if known else None
 
     # -- sys.path ---------------------------------------------------------------------------
 
@@ -375,7 +395,7 @@ class Builder:
                 if name in asset_keys or name in self.file.resources or name == "context":
                     continue
                 if name in definition.resource_defs or is_config_class(annotation):
-                    continue  # bound by the asset itself, or its config (defaults, for now)
+                    continue  # bound by the asset itself, or its config ([assets.NAME.config])
                 if parameter.default is not inspect.Parameter.empty:
                     continue
                 ok = False

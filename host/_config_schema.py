@@ -145,6 +145,18 @@ class ResourceSection(BaseModel):
         return [v.resource for v in self.config.values() if isinstance(v, ResourceRef)]
 
 
+class AssetSection(BaseModel):
+    """``[assets.NAME]``: what the run gives one asset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The asset's configuration (plain TOML values), validated by the "
+        "host.Config class its config parameter is annotated with.",
+    )
+
+
 class PluginsSection(BaseModel):
     """[plugins]: switch installed plugins off (and hook plugins on) for this run."""
 
@@ -171,6 +183,10 @@ class RunConfigFile(BaseModel):
     resources: dict[ResourceKey, ResourceSection] = Field(
         default_factory=dict, description="Resources by key; assets name them by parameter."
     )
+    assets: dict[str, AssetSection] = Field(
+        default_factory=dict,
+        description="Configuration of assets by key ([assets.NAME.config]).",
+    )
     plugins: PluginsSection = Field(default_factory=PluginsSection)
 
 
@@ -195,6 +211,8 @@ def allowed_keys(loc: Sequence[int | str]) -> list[str] | None:
         model = _SECTION_MODELS[str(loc[0])]
     elif len(loc) == 3 and loc[0] == "resources":
         model = ResourceSection
+    elif len(loc) == 3 and loc[0] == "assets":
+        model = AssetSection
     return list(model.model_fields) if model is not None else None
 
 
@@ -254,6 +272,14 @@ class RunConfig:
     switches: PluginSwitches
     timeout: float | None = None
     resource_timeouts: Mapping[str, PhaseTimeouts] = dataclasses.field(default_factory=dict)
+    #: Asset key -> the values of its ``host.Config`` parameter (``[assets.NAME.config]``).
+    asset_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def launch_config(self) -> dict[str, Any] | None:
+        """The ``run_config`` of :func:`host.run_assets` for :attr:`asset_config`, if any."""
+        if not self.asset_config:
+            return None
+        return {"assets": {key: {"config": dict(v)} for key, v in self.asset_config.items()}}
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`host.run_assets` (apply :attr:`switches` around it, as
@@ -266,6 +292,7 @@ class RunConfig:
             "selection": list(self.selection) if self.selection is not None else None,
             "timeout": self.timeout,
             "resource_timeouts": dict(self.resource_timeouts),
+            "run_config": self.launch_config(),
         }
 
     def run(
