@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from host._asset import AssetDefinition, asset
 from host._context import AssetExecutionContext, InitResourceContext
+from host._envvar import EnvVar
 from host._errors import (
     ConfigError,
     DefinitionError,
@@ -29,7 +30,7 @@ from host._errors import (
     WorkerDiedError,
 )
 from host._lazy import lazy_names
-from host._resource import ConfigurableResource, EnvVar
+from host._resource import ConfigurableResource
 from host._version import __version__
 
 if TYPE_CHECKING:

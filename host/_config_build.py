@@ -34,28 +34,26 @@ from host._config_schema import (
     env_refs_in,
 )
 from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, suggest
+from host._envvar import EnvVar
 from host._errors import (
     ConfigError,
     DefinitionError,
     HostError,
     PluginError,
     describe_validation,
+    location_text,
     with_prefix,
 )
 from host._events import describe_exception, safe_repr
 from host._graph import build_plan
 from host._interrupts import SignalExit
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
-from host._resource import (
-    ConfigurableResource,
-    EnvVar,
-    config_error_from_validation,
-    env_references,
-    location_text,
-)
+from host._resource import ConfigurableResource
+from host._resource_errors import config_error_from_validation
 from host._resource_graph import ResourceGraph
 from host._switches import current_switches, use_switches
 from host._timeouts import PhaseTimeouts
+from host._values import env_references
 from host.executors.base import Executor
 from host.executors.registry import executor_class
 

@@ -22,11 +22,11 @@ from host._errors import ResourceTeardownError
 from host._events import Event
 from host._lifecycle import ProcessRun
 from host._plugins import make_plugin_manager
-from host._resource import masked_value
 from host._resource_graph import ResourceGraph
 from host._run import _event_sink
 from host._runtime import AwaitableRunner, CallerLoop, OwnLoop
 from host._scoped_plugins import with_scoped_plugins
+from host._values import masked_value
 
 __all__ = ["ResourceScope", "build_init_resource_context", "open_resource", "open_resources"]
 

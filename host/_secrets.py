@@ -22,8 +22,10 @@ from typing import Any, TypeVar
 
 from pydantic import SecretBytes, SecretStr
 
+from host._envvar import EnvVar
 from host._events import ErrorInfo
-from host._resource import MASK, ConfigurableResource, EnvVar, walk_values
+from host._resource import ConfigurableResource
+from host._values import MASK, walk_values
 
 __all__ = [
     "MIN_SECRET_LENGTH",
