@@ -19,6 +19,7 @@ from host._envvar import EnvVar
 from host._errors import (
     ConfigError,
     DefinitionError,
+    EnvVarNotReadError,
     FrozenResourceError,
     HostError,
     PluginError,
@@ -29,8 +30,10 @@ from host._errors import (
     RunTimeoutError,
     WorkerDiedError,
 )
+from host._function_resource import ResourceDefinition, resource
 from host._lazy import lazy_names
-from host._resource import ConfigurableResource
+from host._resource import ConfigurableResource, ResourceDependency
+from host._resource_factory import ConfigurableResourceFactory
 from host._version import __version__
 
 if TYPE_CHECKING:
@@ -93,8 +96,10 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "AssetSucceeded",
     "ConfigError",
     "ConfigurableResource",
+    "ConfigurableResourceFactory",
     "DefinitionError",
     "EnvVar",
+    "EnvVarNotReadError",
     "ErrorInfo",
     "Event",
     "Executor",
@@ -105,6 +110,8 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "PLUGIN_API_VERSION",
     "PluginError",
     "PluginInfo",
+    "ResourceDefinition",
+    "ResourceDependency",
     "ResourceError",
     "ResourceEvent",
     "ResourceSetupError",
@@ -123,5 +130,6 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "hookimpl",
     "hookspec",
     "load_run_config",
+    "resource",
     "run_assets",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from host._events import ResourcePhase
 
-__all__ = ["AssetExecutionContext", "InitResourceContext", "Runtime"]
+__all__ = ["AssetExecutionContext", "InitResourceContext", "ResourcesView", "Runtime"]
 
 T = TypeVar("T")
 
@@ -50,6 +50,42 @@ class Runtime(Protocol):
         ...
 
 
+class ResourcesView(Mapping[str, Any]):
+    """Resources by key, as a mapping and as attributes (Dagster's ``context.resources.db``)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(
+                f"no resource {name!r} here (resources: {sorted(self._values) or 'none'}); a "
+                f"function resource names the keys it uses in required_resource_keys."
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("context.resources is read-only")
+
+    def __repr__(self) -> str:
+        return f"Resources({sorted(self._values)})"
+
+    def __reduce__(self) -> tuple[type[ResourcesView], tuple[dict[str, Any]]]:
+        return (ResourcesView, (self._values,))
+
+
 def _adapter(**extra: Any) -> logging.LoggerAdapter[logging.Logger]:
     """A logger adapter on the ``host`` logger (``logging`` is imported when a log is used)."""
     import logging
@@ -64,9 +100,13 @@ class InitResourceContext:
     Attributes:
         resource_key: the key the resource is bound to in this run (``"parent.field"`` for a
             nested dependency that has no key of its own).
-        resource_config: the resource's configuration, secrets masked.
+        resource_config: the resource's configuration, secrets masked; for a function
+            resource (``@resource``), its validated config with values read from the
+            environment (it has no other way to see them). Enum members show as their values.
         run_id: the run's id.
-        resources: the resource's dependencies, already up, by field name.
+        resources: the resource's dependencies, already up: by field name, or for a function
+            resource by key (its ``required_resource_keys``); also as attributes
+            (``context.resources.db``).
         executor: the name of the executor running the run.
         pid: the process bringing the resource up.
     """
@@ -79,6 +119,10 @@ class InitResourceContext:
     pid: int = field(default_factory=os.getpid)
     #: The run's per-process runtime (event loop, hooks); for the host's built-in plugin.
     _runtime: Runtime | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.resources, ResourcesView):
+            object.__setattr__(self, "resources", ResourcesView(self.resources))
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -13,7 +13,7 @@ import copy
 import functools
 import os
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
+    SkipValidation,
     ValidationError,
     create_model,
     model_serializer,
@@ -46,7 +47,34 @@ from host._values import (
 if TYPE_CHECKING:
     from host._context import InitResourceContext
 
-__all__ = ["ConfigurableResource"]
+__all__ = ["ConfigurableResource", "ResourceDependency"]
+
+T = TypeVar("T")
+
+
+class _DependencyField:
+    """Marks a field typed ``ResourceDependency[T]``."""
+
+    def __repr__(self) -> str:
+        return "ResourceDependency"
+
+
+_DEPENDENCY = _DependencyField()
+
+#: A resource field that may hold any resource: a ``ConfigurableResource``, a function resource
+#: (``@resource``), a factory, or a plain object (Dagster's ``ResourceDependency[T]``). It is
+#: brought up before the resource holding it, which receives what assets would (the object a
+#: function resource or factory gives, a plain object as it is). Its value is not validated
+#: against ``T``.
+ResourceDependency = Annotated[T, SkipValidation, _DEPENDENCY]
+
+
+@functools.cache
+def _dependency_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``cls`` typed ``ResourceDependency[...]``."""
+    return frozenset(
+        name for name, info in cls.model_fields.items() if _DEPENDENCY in info.metadata
+    )
 
 #: Private attributes of the host's own that travel with the configuration: EnvVars still to be
 #: read, which fields hold values read from the environment, and the values read (so that they
@@ -109,6 +137,9 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
     #: Field name -> its value with the EnvVars still to be read in it (an EnvVar itself, or a
     #: list, dict, model... holding some), set only on unresolved resources.
     _host_env: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    #: The context this copy was brought up with (``get_resource_context``); never pickled.
+    _host_context: Any = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         env = {name: value for name, value in data.items() if env_references(value)}
@@ -236,6 +267,110 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
         finally:
             self.teardown_after_execution(context)
 
+    def get_resource_context(self) -> InitResourceContext:
+        """The context this resource was brought up with in this run (Dagster's
+        ``get_resource_context``), for its own methods to use (``log``, ``run_id``...).
+
+        Raises:
+            DefinitionError: it was not brought up by a run or ``host.testing`` (nor given a
+                context with :meth:`with_replaced_resource_context`).
+        """
+        private = self.__pydantic_private__ or {}
+        context = private.get("_host_context")
+        if context is None:
+            from host._errors import DefinitionError
+
+            raise DefinitionError(
+                f"{type(self).__name__}.get_resource_context(): this copy was not brought up "
+                f"by a run (a run gives assets a fresh copy with its context). Call it from a "
+                f"method an asset calls, open the resource with host.testing.open_resource, or "
+                f"give it one with with_replaced_resource_context(build_init_resource_context())."
+            )
+        return context  # type: ignore[no-any-return]
+
+    def with_replaced_resource_context(self, context: InitResourceContext) -> Any:
+        """A copy of this resource whose :meth:`get_resource_context` gives ``context``."""
+        fresh = self.model_copy()
+        fresh.host_bind_context(context)
+        return fresh
+
+    def host_bind_context(self, context: InitResourceContext) -> None:
+        """Record the context this copy is brought up with (the host calls it)."""
+        if self.__pydantic_private__ is None:  # pragma: no cover - a subclass without privates
+            _reset_private(self)
+        self.__pydantic_private__["_host_context"] = context  # type: ignore[index]
+
+    # -- bringing one resource up outside a run (Dagster's names) --------------------------
+
+    @classmethod
+    def to_config_schema(cls) -> type[ConfigurableResource]:
+        """The class itself, as a function resource's ``config_schema`` (Dagster's
+        ``to_config_schema``): ``@resource(config_schema=MyResource.to_config_schema())``."""
+        return cls
+
+    @classmethod
+    def from_resource_context(cls, context: InitResourceContext) -> Any:
+        """A resource made from ``context.resource_config`` and set up (never torn down), for
+        a function resource that wraps this class; gives what assets would receive.
+
+        Raises:
+            ConfigError: the config does not validate (naming field, never the value).
+        """
+        from host._resource_init import initialized
+
+        resource = cls._from_config(context)
+        with initialized(resource, context, teardown=False) as value:
+            return value
+
+    @classmethod
+    @contextlib.contextmanager
+    def from_resource_context_cm(cls, context: InitResourceContext) -> Iterator[Any]:
+        """:meth:`from_resource_context` as a context manager that also tears it down (for a
+        generator function resource: ``with MyResource.from_resource_context_cm(context) as r:
+        yield r``)."""
+        from host._resource_init import initialized
+
+        with initialized(cls._from_config(context), context, teardown=True) as value:
+            yield value
+
+    @classmethod
+    def _from_config(cls, context: InitResourceContext) -> ConfigurableResource:
+        config = dict(context.resource_config or {})
+        problem: ConfigError | None = None
+        try:
+            resource = cls(**config)
+        except ValidationError as exc:
+            problem = config_error_from_validation(
+                context.resource_key, cls, exc, values=config
+            )
+        if problem is not None:
+            raise problem
+        return resource.instantiate(context.resource_key, {})
+
+    def process_config_and_initialize(self) -> Any:
+        """A fresh copy with its ``EnvVar`` values read and set up (never torn down), by its
+        own methods, outside a run; gives what assets would receive. Dagster's name; for the
+        host's lifecycle outside a run (hooks, dependencies, teardown) use
+        ``host.testing.open_resource``.
+
+        Raises:
+            ConfigError: an ``EnvVar`` is not set or its value does not validate.
+        """
+        from host._resource_init import initialized, own_context
+
+        fresh = self.instantiate("resource", {})
+        with initialized(fresh, own_context(fresh, "resource"), teardown=False) as value:
+            return value
+
+    @contextlib.contextmanager
+    def process_config_and_initialize_cm(self) -> Iterator[Any]:
+        """:meth:`process_config_and_initialize` as a context manager that tears it down."""
+        from host._resource_init import initialized, own_context
+
+        fresh = self.instantiate("resource", {})
+        with initialized(fresh, own_context(fresh, "resource"), teardown=True) as value:
+            yield value
+
     # -- introspection used by the host -----------------------------------------------------
 
     @classmethod
@@ -243,12 +378,14 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
         """Whether the class replaces the default :meth:`yield_for_execution`."""
         return cls.yield_for_execution is not ConfigurableResource.yield_for_execution
 
-    def dependencies(self) -> dict[str, ConfigurableResource]:
-        """The resources this one depends on, by field name (fields holding a resource)."""
+    def dependencies(self) -> dict[str, Any]:
+        """The resources this one depends on, by field name: fields holding a resource, and
+        fields typed ``ResourceDependency[...]`` (whatever they hold, ``None`` aside)."""
+        marked = _dependency_fields(type(self))
         return {
             name: value
             for name, value in self.__dict__.items()
-            if isinstance(value, ConfigurableResource)
+            if isinstance(value, ConfigurableResource) or (name in marked and value is not None)
         }
 
     def masked_config(self, dependencies: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -376,7 +513,16 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
                 )
             sources[location_text(location)] = item
             read.append(environ[item.name])
-            return environ[item.name]
+            try:
+                return item.convert(environ[item.name])
+            except ValueError as exc:
+                where = location_text(location)
+                raise ConfigError(
+                    f"{owner}: field {where!r}: {exc}; set {item.name} to a whole number"
+                    + (f" {advice}; nothing was brought up" if advice else "") + ".",
+                    resource_key=key,
+                    field=where,
+                ) from None
 
         for name, template in env.items():
             values[name] = replace_values(template, read_one, (name,))

@@ -88,6 +88,7 @@ def run_assets(
     run_id = run_id or uuid.uuid4().hex
     graph = ResourceGraph.build(dict(resources or {}))
     plan = build_plan(assets, graph, selection)
+    graph.check_config(plan.resource_keys())
     chosen = resolve_executor(executor, executor_config)
     chosen.check(plan, graph)
     if chosen.shares_environment:

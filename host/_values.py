@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
@@ -170,6 +171,8 @@ def _show_masked(item: Any, location: Location) -> Any:
         return f"<env {item.name}>"
     if isinstance(item, SecretStr | SecretBytes):
         return MASK
+    if isinstance(item, Enum):
+        return item.value
     return KEEP
 
 
@@ -179,5 +182,6 @@ def env_as_json(item: Any, location: Location) -> Any:
 
 def masked_value(value: Any) -> Any:
     """``value`` as configuration may be shown: ``SecretStr``/``SecretBytes`` anywhere inside
-    it are the mask, and each ``EnvVar`` is ``"<env NAME>"``."""
+    it are the mask, each ``EnvVar`` is ``"<env NAME>"``, and each ``Enum`` member is its
+    value (as Dagster's ``context.resource_config`` shows it)."""
     return replace_values(value, _show_masked)

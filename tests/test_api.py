@@ -13,8 +13,10 @@ PUBLIC = {
     "AssetSucceeded",
     "ConfigError",
     "ConfigurableResource",
+    "ConfigurableResourceFactory",
     "DefinitionError",
     "EnvVar",
+    "EnvVarNotReadError",
     "ErrorInfo",
     "Event",
     "Executor",
@@ -25,6 +27,8 @@ PUBLIC = {
     "PLUGIN_API_VERSION",
     "PluginError",
     "PluginInfo",
+    "ResourceDefinition",
+    "ResourceDependency",
     "ResourceError",
     "ResourceEvent",
     "ResourceSetupError",
@@ -43,6 +47,7 @@ PUBLIC = {
     "hookimpl",
     "hookspec",
     "load_run_config",
+    "resource",
     "run_assets",
 }
 
