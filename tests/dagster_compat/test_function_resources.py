@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 import pickle
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host import (
@@ -74,6 +75,55 @@ def sometimes_yields(context: InitResourceContext) -> Any:
     if context.resource_config["skip"]:
         return
     yield "value"
+
+
+@resource(config_schema={"record": str, "hang_in": str})
+def hanging_conn(context: InitResourceContext) -> Any:
+    """Hangs in its setup or its teardown (until a timeout stops it)."""
+    config = context.resource_config
+    write(config["record"], event="setup", key=context.resource_key, label="hanging")
+    while config["hang_in"] == "setup":
+        time.sleep(0.01)
+    yield "hanging-conn"
+    write(config["record"], event="teardown", key=context.resource_key, label="hanging")
+    while config["hang_in"] == "teardown":
+        time.sleep(0.01)
+
+
+class OwnError(Exception):
+    """An exception type of the resource's own."""
+
+
+#: Exception types a function resource's setup or teardown may raise.
+RAISED: dict[str, type[Exception]] = {
+    "ValueError": ValueError,
+    "KeyError": KeyError,
+    "OSError": OSError,
+    "RuntimeError": RuntimeError,
+    "OwnError": OwnError,
+    "StopIteration": StopIteration,
+}
+
+
+@resource(config_schema={"raise_in": str, "kind": str, "secret": str})
+def raising(context: InitResourceContext) -> Any:
+    config = context.resource_config
+    error = RAISED[config["kind"]](f"failed on purpose with {config['secret']}")
+    if config["raise_in"] == "setup":
+        raise error
+    yield "raising"
+    if config["raise_in"] == "teardown":
+        raise error
+
+
+@asset
+def uses_raising(raising: Any) -> Any:
+    return raising
+
+
+@asset
+def uses_hanging(tracker: Recorded, hanging: Any) -> Any:
+    return hanging
 
 
 @asset
@@ -184,6 +234,59 @@ def test_a_failing_teardown_fails_the_run_and_names_the_resource(record: str) ->
     assert isinstance(caught.value.__cause__, ResourceTeardownError)
     assert caught.value.__cause__.resource_key == "conn"
     assert "recorded_conn" in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("executor_name", ["in_process", "multiprocess"])
+@pytest.mark.parametrize("phase", ["setup", "teardown"])
+def test_a_function_resource_hanging_is_stopped_by_its_timeout(
+    executor_name: str, phase: str, record: str
+) -> None:
+    result = run_assets(
+        [uses_hanging],
+        resources={
+            "tracker": Recorded(record=record, label="tracker"),
+            "hanging": hanging_conn.configured({"record": record, "hang_in": phase}),
+        },
+        executor=executor_name,
+        resource_timeouts={"hanging": {phase: 0.3}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    if phase == "setup":
+        error = result.failures["uses_hanging"]
+        assert "did not come up within its setup_timeout of 0.3 s" in error.message
+    else:
+        assert result.outputs == {"uses_hanging": "hanging-conn"}
+        (error,) = result.resource_errors
+        assert "did not go down within its teardown_timeout of 0.3 s" in error.message
+    assert error.resource_key == "hanging" and "hanging_conn" in error.message
+    tracker = Counter(r["event"] for r in read(record) if r["label"] == "tracker")
+    assert tracker["setup"] == tracker["teardown"] == 1
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(phase=st.sampled_from(["setup", "teardown"]), kind=st.sampled_from(sorted(RAISED)))
+def test_any_exception_of_a_function_resource_is_reported_and_chained(
+    phase: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOST_FR_SECRET", "secret-from-env-Vb5")
+    config = {"raise_in": phase, "kind": kind, "secret": EnvVar("HOST_FR_SECRET")}
+    with pytest.raises(RunFailure) as caught:
+        run_assets([uses_raising], resources={"raising": raising.configured(config)})
+    error = caught.value.__cause__
+    expected = ResourceSetupError if phase == "setup" else ResourceTeardownError
+    assert isinstance(error, expected) and error.resource_key == "raising"
+    assert error.phase == phase and "raising" in str(error)
+    original = error.__cause__
+    if kind == "StopIteration":
+        # raised inside a generator, Python makes it a RuntimeError (PEP 479)
+        assert isinstance(original, RuntimeError)
+    else:
+        assert type(original) is RAISED[kind]
+    assert "secret-from-env-Vb5" not in str(error)
+    assert "secret-from-env-Vb5" not in repr(caught.value.result.events)
 
 
 def test_async_generator_resources_and_hardcoded_and_plain_objects() -> None:
