@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, ClassVar, cast, overload
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-
 from host._envvar import EnvVar
-from host._errors import ConfigError, DefinitionError, validation_problems
+from host._errors import DefinitionError
+from host._function_config import FunctionConfig, read_config
 from host._values import KEEP, Location, env_references, masked_value, replace_values
 
 __all__ = [
@@ -50,27 +49,6 @@ def plain_value(item: Any, location: Location) -> Any:
     """For :func:`~host._values.replace_values`: an ``Enum`` member as its value (what
     ``context.resource_config`` shows, as in Dagster)."""
     return item.value if isinstance(item, Enum) else KEEP
-
-
-def _field(spec: Any) -> tuple[Any, Any]:
-    """A ``config_schema`` entry as a pydantic field: a type, or ``(type, default)``."""
-    if isinstance(spec, tuple) and len(spec) == 2:
-        return spec[0], spec[1]
-    return spec, ...
-
-
-def _schema_model(name: str, config_schema: Any) -> type[BaseModel] | None:
-    """The pydantic model that validates a function resource's config (``None``: anything)."""
-    if config_schema is None:
-        return None
-    strict = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-    if isinstance(config_schema, type) and issubclass(config_schema, BaseModel):
-        return create_model(name, value=(config_schema, ...), __config__=strict)
-    if isinstance(config_schema, Mapping):
-        fields = {str(key): _field(spec) for key, spec in config_schema.items()}
-        inner = create_model(name, __config__=strict, **fields)  # type: ignore[call-overload]
-        return create_model(name, value=(inner, ...), __config__=strict)
-    return create_model(name, value=(config_schema, ...), __config__=strict)
 
 
 def _never_yields(fn: Callable[..., Any]) -> bool:
@@ -165,7 +143,7 @@ class ResourceDefinition:
         self.description = description
         self.required_resource_keys: frozenset[str] = frozenset(required_resource_keys or ())
         self.version = version
-        self._model = _schema_model(getattr(resource_fn, "__name__", "config"), config_schema)
+        self._schema = FunctionConfig(getattr(resource_fn, "__name__", "config"), config_schema)
         self._config: Any = _UNSET  # as given: may hold EnvVars, still to be read
         self._read: tuple[str, ...] = ()  # values read from the environment for this copy
         self._resolved: Any = _UNSET  # the validated config of this run's copy
@@ -212,7 +190,7 @@ class ResourceDefinition:
         fresh._config = config
         if description is not None:
             fresh.description = description
-        fresh._validate(self._owner(None), config, deferred=True)
+        fresh._schema.validate(self._owner(None), "", config, deferred=True)
         return fresh
 
     def host_with_launch_config(self, values: Mapping[str, Any]) -> ResourceDefinition:
@@ -229,62 +207,14 @@ class ResourceDefinition:
         name = describe_function_resource(self.resource_fn)
         return f"resource {key!r} ({name})" if key else f"resource {name}"
 
-    def _validate(self, owner: str, config: Any, *, deferred: bool, key: str = "") -> Any:
-        model = self._model
-        if model is None:
-            return config
-        value = config
-        if deferred and env_references(config):
-            if not isinstance(config, Mapping):
-                return config
-            value = {k: v for k, v in config.items() if not env_references(v)}
-            inner = model.model_fields["value"].annotation
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                names = {k for k in config if env_references(config[k])}
-                deferred_fields: dict[str, Any] = {name: (Any, None) for name in names}
-                model = create_model(
-                    model.__name__,
-                    value=(create_model(inner.__name__, __base__=inner, **deferred_fields), ...),
-                )
-        problem: ConfigError | None = None
-        try:
-            checked = model.model_validate({"value": value})
-        except ValidationError as exc:
-            problem = self._invalid(owner, key, exc, value)
-        if problem is not None:
-            raise problem
-        result = checked.__dict__["value"]
-        if isinstance(result, BaseModel):
-            return dict(result.__dict__)
-        return result
-
-    def _invalid(self, owner: str, key: str, exc: ValidationError, value: Any) -> ConfigError:
-        """The config problems of ``exc`` as one error: locations and messages, no values."""
-        from host._secrets import mask, secrets_in
-
-        hidden = [*self._read, *secrets_in(value)]
-        lines, first = [], None
-        for problem in validation_problems(exc, whole="(model)"):
-            where = problem.where.removeprefix("value").removeprefix(".") or "(config)"
-            first = first or where
-            lines.append(f"  {where}: {mask(problem.message, hidden)}")
-        return ConfigError(
-            f"{owner} has invalid config:\n" + "\n".join(lines) + "\n  Give its config with "
-            ".configured({...}) or the run's resources.KEY.config.",
-            resource_key=key or None,
-            field=first,
-        )
-
     def check_config(self, key: str) -> None:
         """The config is complete and valid (``EnvVar`` parts aside), before anything comes up.
 
         Raises:
             ConfigError: naming the key, field and problem; nothing was brought up.
         """
-        config = None if self._config is _UNSET else self._config
-        if self._model is not None:
-            config = {} if config is None else config
-        self._validate(self._owner(key), config, deferred=True, key=key)
+        config = self._schema.complete(None if self._config is _UNSET else self._config)
+        self._schema.validate(self._owner(key), key, config, deferred=True)
 
     def env_vars(self) -> dict[Location, EnvVar]:
         """The ``EnvVar`` values still to be read in the config, by location."""
@@ -300,43 +230,12 @@ class ResourceDefinition:
             ConfigError: a variable is not set or the config does not validate; naming key,
                 field and variable, never the value.
         """
-        import os
-
-        environ = os.environ if environ is None else environ
         owner = self._owner(key)
-        read: list[str] = []
-
-        def read_one(item: Any, location: Location) -> Any:
-            if not isinstance(item, EnvVar):
-                return KEEP
-            where = ".".join(str(part) for part in location) or "(config)"
-            if not item.name or item.name not in environ:
-                raise ConfigError(
-                    f"{owner}: config field {where!r} reads environment variable "
-                    f"{item.name!r}, which is not set in process {os.getpid()}. Set "
-                    f"{item.name or 'it'} where the resource comes up.",
-                    resource_key=key,
-                    field=where,
-                )
-            value = environ[item.name]
-            read.append(value)
-            try:
-                return item.convert(value)
-            except ValueError as exc:
-                raise ConfigError(
-                    f"{owner}: config field {where!r}: {exc}; set {item.name} to a whole "
-                    f"number where the resource comes up.",
-                    resource_key=key,
-                    field=where,
-                ) from None
-
-        config = None if self._config is _UNSET else self._config
-        if self._model is not None:
-            config = {} if config is None else config
-        resolved = replace_values(config, read_one)
+        config = self._schema.complete(None if self._config is _UNSET else self._config)
+        resolved, read = read_config(owner, key, config, environ)
         fresh = self._copy()
         fresh._read = tuple(read)
-        fresh._resolved = fresh._validate(owner, resolved, deferred=False, key=key)
+        fresh._resolved = self._schema.validate(owner, key, resolved, secrets=read)
         fresh._run = None
         fresh._value = _UNSET
         return fresh
@@ -398,7 +297,7 @@ class ResourceDefinition:
 
     def __reduce__(self) -> tuple[Any, ...]:
         ref = _module_reference(self.resource_fn)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_run", "_value", "_model")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_run", "_value", "_schema")}
         if ref is not None:
             state.pop("resource_fn")
             return (_by_name, ref, state)

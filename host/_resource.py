@@ -9,9 +9,7 @@ another process. The lifecycle methods follow Dagster's Pythonic resources.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
-import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
 
@@ -23,19 +21,16 @@ from pydantic import (
     SerializationInfo,
     SerializerFunctionWrapHandler,
     SkipValidation,
-    ValidationError,
     create_model,
     model_serializer,
 )
-from pydantic_core import PydanticUndefined
 
 from host._envvar import EnvVar
-from host._errors import ConfigError, FrozenResourceError, location_text
-from host._resource_errors import config_error_from_validation
+from host._errors import FrozenResourceError, location_text
+from host._resource_env import empty_env_name, read_environment, reset_private
+from host._resource_init import ResourceContextMethods
 from host._values import (
-    KEEP,
     MASK,
-    Location,
     OwnConfiguration,
     env_as_json,
     env_references,
@@ -82,17 +77,6 @@ def _dependency_fields(cls: type[BaseModel]) -> frozenset[str]:
 _HOST_PRIVATE = ("_host_env", "_host_env_fields", "_host_env_read")
 
 
-def _empty_env_name(owner: str, location: Location, key: str | None = None) -> ConfigError:
-    where = location_text(location)
-    return ConfigError(
-        f"{owner}: field {where!r} reads an environment variable with an empty name "
-        f"(EnvVar(''), or {{ env = \"\" }} in a run config); give the variable's name, "
-        f"e.g. EnvVar(\"API_TOKEN\") or {{ env = \"API_TOKEN\" }}.",
-        resource_key=key,
-        field=where,
-    )
-
-
 @functools.cache
 def _deferred_model(cls: type[BaseModel], names: frozenset[str]) -> type[BaseModel]:
     """A subclass of ``cls`` where the ``names`` fields accept anything, to validate the rest."""
@@ -100,7 +84,7 @@ def _deferred_model(cls: type[BaseModel], names: frozenset[str]) -> type[BaseMod
     return create_model(cls.__name__, __base__=cls, **overrides)
 
 
-class ConfigurableResource(BaseModel, OwnConfiguration):
+class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
     """Base class for resources: configuration as pydantic fields, state in ``PrivateAttr``.
 
     Lifecycle, all optional, each called at most once per run per process:
@@ -149,7 +133,7 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
         for name, value in env.items():
             for location, var in env_references(value, (name,)):
                 if not var.name:
-                    raise _empty_env_name(type(self).__name__, location)
+                    raise empty_env_name(type(self).__name__, location)
         # Validate every other field now; the fields holding EnvVars are validated when they
         # are read (in the process that brings the resource up).
         checked = _deferred_model(type(self), frozenset(env)).model_validate(
@@ -161,7 +145,7 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
         object.__setattr__(self, "__pydantic_fields_set__", set(data))
         object.__setattr__(self, "__pydantic_extra__", None)
         object.__setattr__(self, "__pydantic_private__", None)
-        _reset_private(self)
+        reset_private(self)
         self.__pydantic_private__["_host_env"] = env  # type: ignore[index]
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -235,7 +219,7 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         kept = state.get("__pydantic_private__") or {}
         super().__setstate__({**state, "__pydantic_private__": None})
-        _reset_private(self)
+        reset_private(self)
         self.__pydantic_private__.update(kept)  # type: ignore[union-attr]
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -266,110 +250,6 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
             yield self
         finally:
             self.teardown_after_execution(context)
-
-    def get_resource_context(self) -> InitResourceContext:
-        """The context this resource was brought up with in this run (Dagster's
-        ``get_resource_context``), for its own methods to use (``log``, ``run_id``...).
-
-        Raises:
-            DefinitionError: it was not brought up by a run or ``host.testing`` (nor given a
-                context with :meth:`with_replaced_resource_context`).
-        """
-        private = self.__pydantic_private__ or {}
-        context = private.get("_host_context")
-        if context is None:
-            from host._errors import DefinitionError
-
-            raise DefinitionError(
-                f"{type(self).__name__}.get_resource_context(): this copy was not brought up "
-                f"by a run (a run gives assets a fresh copy with its context). Call it from a "
-                f"method an asset calls, open the resource with host.testing.open_resource, or "
-                f"give it one with with_replaced_resource_context(build_init_resource_context())."
-            )
-        return context  # type: ignore[no-any-return]
-
-    def with_replaced_resource_context(self, context: InitResourceContext) -> Any:
-        """A copy of this resource whose :meth:`get_resource_context` gives ``context``."""
-        fresh = self.model_copy()
-        fresh.host_bind_context(context)
-        return fresh
-
-    def host_bind_context(self, context: InitResourceContext) -> None:
-        """Record the context this copy is brought up with (the host calls it)."""
-        if self.__pydantic_private__ is None:  # pragma: no cover - a subclass without privates
-            _reset_private(self)
-        self.__pydantic_private__["_host_context"] = context  # type: ignore[index]
-
-    # -- bringing one resource up outside a run (Dagster's names) --------------------------
-
-    @classmethod
-    def to_config_schema(cls) -> type[ConfigurableResource]:
-        """The class itself, as a function resource's ``config_schema`` (Dagster's
-        ``to_config_schema``): ``@resource(config_schema=MyResource.to_config_schema())``."""
-        return cls
-
-    @classmethod
-    def from_resource_context(cls, context: InitResourceContext) -> Any:
-        """A resource made from ``context.resource_config`` and set up (never torn down), for
-        a function resource that wraps this class; gives what assets would receive.
-
-        Raises:
-            ConfigError: the config does not validate (naming field, never the value).
-        """
-        from host._resource_init import initialized
-
-        resource = cls._from_config(context)
-        with initialized(resource, context, teardown=False) as value:
-            return value
-
-    @classmethod
-    @contextlib.contextmanager
-    def from_resource_context_cm(cls, context: InitResourceContext) -> Iterator[Any]:
-        """:meth:`from_resource_context` as a context manager that also tears it down (for a
-        generator function resource: ``with MyResource.from_resource_context_cm(context) as r:
-        yield r``)."""
-        from host._resource_init import initialized
-
-        with initialized(cls._from_config(context), context, teardown=True) as value:
-            yield value
-
-    @classmethod
-    def _from_config(cls, context: InitResourceContext) -> ConfigurableResource:
-        config = dict(context.resource_config or {})
-        problem: ConfigError | None = None
-        try:
-            resource = cls(**config)
-        except ValidationError as exc:
-            problem = config_error_from_validation(
-                context.resource_key, cls, exc, values=config
-            )
-        if problem is not None:
-            raise problem
-        return resource.instantiate(context.resource_key, {})
-
-    def process_config_and_initialize(self) -> Any:
-        """A fresh copy with its ``EnvVar`` values read and set up (never torn down), by its
-        own methods, outside a run; gives what assets would receive. Dagster's name; for the
-        host's lifecycle outside a run (hooks, dependencies, teardown) use
-        ``host.testing.open_resource``.
-
-        Raises:
-            ConfigError: an ``EnvVar`` is not set or its value does not validate.
-        """
-        from host._resource_init import initialized, own_context
-
-        fresh = self.instantiate("resource", {})
-        with initialized(fresh, own_context(fresh, "resource"), teardown=False) as value:
-            return value
-
-    @contextlib.contextmanager
-    def process_config_and_initialize_cm(self) -> Iterator[Any]:
-        """:meth:`process_config_and_initialize` as a context manager that tears it down."""
-        from host._resource_init import initialized, own_context
-
-        fresh = self.instantiate("resource", {})
-        with initialized(fresh, own_context(fresh, "resource"), teardown=True) as value:
-            yield value
 
     # -- introspection used by the host -----------------------------------------------------
 
@@ -447,7 +327,9 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
                 validate; naming key, field and variable, never the value.
         """
         if self.env_vars():
-            self._read_environment(key, environ, advice or "before the run", self.dependencies())
+            read_environment(
+                self, key, environ, advice or "before the run", self.dependencies()
+            )
 
     def instantiate(
         self,
@@ -472,92 +354,6 @@ class ConfigurableResource(BaseModel, OwnConfiguration):
         if not self.env_vars():
             fresh = self.model_copy(update=dict(dependencies))
             object.__setattr__(fresh, "__pydantic_private__", None)
-            _reset_private(fresh)
+            reset_private(fresh)
             return fresh
-        return self._read_environment(key, environ, None, dependencies)
-
-    def _read_environment(
-        self,
-        key: str,
-        environ: Mapping[str, str] | None,
-        advice: str | None,
-        dependencies: Mapping[str, Any],
-    ) -> ConfigurableResource:
-        private = self.__pydantic_private__ or {}
-        env: dict[str, Any] = private.get("_host_env", {})
-        environ = os.environ if environ is None else environ
-        owner = f"resource {key!r} ({type(self).__name__})"
-        values = {name: value for name, value in self.__dict__.items() if name not in env}
-        values.update(dependencies)
-        read: list[str] = []
-        sources: dict[str, EnvVar] = {}
-
-        def read_one(item: Any, location: Location) -> Any:
-            if not isinstance(item, EnvVar):
-                return KEEP
-            if not item.name:
-                raise _empty_env_name(owner, location, key)
-            if item.name not in environ:
-                where = location_text(location)
-                if advice is None:
-                    tail = (
-                        f"which is not set in process {os.getpid()}. Set {item.name} where "
-                        f"the resource comes up."
-                    )
-                else:
-                    tail = f"which is not set. Set {item.name} {advice}; nothing was brought up."
-                raise ConfigError(
-                    f"{owner}: field {where!r} reads environment variable {item.name!r}, {tail}",
-                    resource_key=key,
-                    field=where,
-                )
-            sources[location_text(location)] = item
-            read.append(environ[item.name])
-            try:
-                return item.convert(environ[item.name])
-            except ValueError as exc:
-                where = location_text(location)
-                raise ConfigError(
-                    f"{owner}: field {where!r}: {exc}; set {item.name} to a whole number"
-                    + (f" {advice}; nothing was brought up" if advice else "") + ".",
-                    resource_key=key,
-                    field=where,
-                ) from None
-
-        for name, template in env.items():
-            values[name] = replace_values(template, read_one, (name,))
-        problem: ConfigError | None = None
-        try:
-            fresh = type(self).model_validate(values)
-        except ValidationError as exc:
-            # Built outside this block so that the ValidationError (whose text repeats the
-            # values read) is neither chained nor the context of what is raised.
-            problem = config_error_from_validation(
-                key, type(self), exc, secret_fields=sources, secrets=read
-            )
-        if problem is not None:
-            if advice is not None:
-                problem = ConfigError(
-                    f"{problem}\n  (nothing was brought up)",
-                    resource_key=problem.resource_key,
-                    field=problem.field,
-                )
-            raise problem
-        object.__setattr__(fresh, "__pydantic_private__", None)
-        _reset_private(fresh)
-        fresh.__pydantic_private__["_host_env_fields"] = frozenset(env)  # type: ignore[index]
-        fresh.__pydantic_private__["_host_env_read"] = tuple(read)  # type: ignore[index]
-        return fresh
-
-
-def _reset_private(obj: BaseModel) -> None:
-    """Set every private attribute of ``obj`` to its declared default (fresh run state)."""
-    private: dict[str, Any] = {}
-    for name, attr in type(obj).__private_attributes__.items():
-        if attr.default_factory is not None:
-            private[name] = attr.default_factory()  # type: ignore[call-arg]
-        elif attr.default is not PydanticUndefined:
-            private[name] = copy.deepcopy(attr.default)
-    object.__setattr__(obj, "__pydantic_private__", private)
-
-
+        return read_environment(self, key, environ, None, dependencies)
