@@ -24,6 +24,7 @@ from pydantic import (
     create_model,
     model_serializer,
 )
+from pydantic_core import PydanticUndefined
 
 from host._envvar import EnvVar
 from host._errors import FrozenResourceError, location_text
@@ -78,6 +79,17 @@ _HOST_PRIVATE = ("_host_env", "_host_env_fields", "_host_env_read")
 
 
 @functools.cache
+def _env_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """Fields of ``cls`` whose default holds an ``EnvVar`` (Dagster's ``url: str =
+    EnvVar("URL")``): read where the resource comes up, like a value given."""
+    return {
+        name: info.default
+        for name, info in cls.model_fields.items()
+        if info.default is not PydanticUndefined and env_references(info.default)
+    }
+
+
+@functools.cache
 def _deferred_model(cls: type[BaseModel], names: frozenset[str]) -> type[BaseModel]:
     """A subclass of ``cls`` where the ``names`` fields accept anything, to validate the rest."""
     overrides: dict[str, Any] = {name: (Any, None) for name in names}
@@ -127,6 +139,8 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
 
     def __init__(self, **data: Any) -> None:
         env = {name: value for name, value in data.items() if env_references(value)}
+        defaults = _env_defaults(type(self))
+        env.update((name, value) for name, value in defaults.items() if name not in data)
         if not env:
             super().__init__(**data)
             return

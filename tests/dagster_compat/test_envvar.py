@@ -49,9 +49,21 @@ class Database(ConfigurableResource):
         write(self.record, event="setup", key=context.resource_key, label="db", port=self.port)
 
 
+class Warehouse(ConfigurableResource):
+    """Dagster's style: the environment variables as the fields' defaults."""
+
+    url: str = EnvVar("HOST_EV_URL")
+    port: int = EnvVar.int("HOST_EV_PORT")
+
+
 @asset
 def port_of(db: Database) -> int:
     return db.port
+
+
+@asset
+def warehouse_address(warehouse: Warehouse) -> str:
+    return f"{warehouse.url}:{warehouse.port}"
 
 
 @settings(max_examples=40, deadline=None)
@@ -120,3 +132,21 @@ def test_an_env_var_int_that_is_no_integer_is_named_without_its_value(
 def test_the_init_context_shows_an_env_var_by_name() -> None:
     context = build_init_resource_context(config={"password": EnvVar("HOST_EV_PASSWORD")})
     assert context.resource_config == {"password": "<env HOST_EV_PASSWORD>"}
+
+
+@pytest.mark.parametrize("executor_name", ["in_process", "multiprocess"])
+def test_env_vars_as_field_defaults_are_read_where_the_resource_comes_up(
+    executor_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOST_EV_URL", "wh.example")
+    monkeypatch.setenv("HOST_EV_PORT", "7000")
+    assert Warehouse().masked_config() == {"url": "<env HOST_EV_URL>", "port": "<env HOST_EV_PORT>"}
+    result = run_assets(
+        [warehouse_address], resources={"warehouse": Warehouse()}, executor=executor_name
+    )
+    assert result.outputs["warehouse_address"] == "wh.example:7000"
+    assert Warehouse(port=1).env_vars() == {"url": EnvVar("HOST_EV_URL")}
+    monkeypatch.delenv("HOST_EV_URL")
+    with pytest.raises(ConfigError) as caught:
+        run_assets([warehouse_address], resources={"warehouse": Warehouse()})
+    assert (caught.value.resource_key, caught.value.field) == ("warehouse", "url")
