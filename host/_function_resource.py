@@ -145,6 +145,7 @@ class ResourceDefinition:
         self.version = version
         self._schema = FunctionConfig(getattr(resource_fn, "__name__", "config"), config_schema)
         self._config: Any = _UNSET  # as given: may hold EnvVars, still to be read
+        self._checked: Any = _UNSET  # the same validated, its EnvVar parts as they are
         self._read: tuple[str, ...] = ()  # values read from the environment for this copy
         self._resolved: Any = _UNSET  # the validated config of this run's copy
         self._run: Any = None  # this run's copy: the generator, or the value
@@ -190,7 +191,9 @@ class ResourceDefinition:
         fresh._config = config
         if description is not None:
             fresh.description = description
-        fresh._schema.validate(self._owner(None), "", config, deferred=True)
+        # Kept validated (its EnvVar parts aside): a value given for a SecretStr field is a
+        # secret wherever the definition goes, and shown masked.
+        fresh._checked = fresh._schema.validate(self._owner(None), "", config, deferred=True)
         return fresh
 
     def host_with_launch_config(self, values: Mapping[str, Any]) -> ResourceDefinition:
@@ -248,16 +251,24 @@ class ResourceDefinition:
         return replace_values(resolved, plain_value)
 
     def masked_config(self) -> Any:
-        """The config as it may be shown: secrets masked, ``EnvVar`` values by name."""
+        """The config as it may be shown: secrets (values of ``SecretStr`` fields too) masked,
+        ``EnvVar`` values by name."""
         config = None if self._config is _UNSET else self._config
-        return masked_value(config)
+        return masked_value(config if self._checked is _UNSET else self._checked)
 
     def secret_values(self) -> set[str]:
-        """Values read from the environment for this copy, and ``SecretStr`` values."""
+        """The secrets of its config: values of ``SecretStr`` fields (as given and as
+        validated), the current values of its ``EnvVar`` values, and those read for this
+        copy."""
         from host._secrets import secrets_in
 
         config = None if self._config is _UNSET else self._config
-        return {*self._read, *secrets_in(config), *secrets_in(self._resolved)}
+        return {
+            *self._read,
+            *secrets_in(config),
+            *secrets_in(self._checked),
+            *secrets_in(self._resolved),
+        }
 
     # -- the lifecycle, run by the built-in plugin ------------------------------------------
 
