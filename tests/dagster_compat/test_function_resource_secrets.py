@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -129,8 +128,22 @@ def test_no_placement_leaks_in_process(tmp_path: Path, where: str, leak: str, se
     check("in_process", tmp_path / "work", where, leak, secret)
 
 
-@pytest.mark.parametrize("where", PLACEMENTS)
-def test_every_placement_once_on_worker_processes(tmp_path: Path, where: str) -> None:
+def test_every_placement_once_on_worker_processes(tmp_path: Path) -> None:
+    """One run on worker processes: every placement, each quoting from another place."""
     secret = "Qx7\\'\"\né€-" + "z" * 30 + "-J9k\\'\"q2X"
-    leak = PLACES[PLACEMENTS.index(where) % len(PLACES)]
-    check("multiprocess", tmp_path, where, leak, secret)
+    records = {where: str(tmp_path / f"{where}.jsonl") for where in PLACEMENTS}
+    resources = {
+        f"holder_{where}": configured(where, PLACES[i % len(PLACES)], secret, records[where])
+        for i, where in enumerate(PLACEMENTS)
+    }
+    with variable(secret):
+        error, result = outcome(resources, "multiprocess", {"max_workers": 2})
+    found = leaks(reported(error, result), secret)
+    assert not found, found[:1]
+    assert result is not None and set(result.failures) == {f"use_{key}" for key in resources} - {
+        f"use_holder_{where}"
+        for i, where in enumerate(PLACEMENTS)
+        if PLACES[i % len(PLACES)] == "teardown"
+    }
+    for where in PLACEMENTS:
+        assert [r["event"] for r in read(records[where])].count("setup") == 1
