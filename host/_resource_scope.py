@@ -138,6 +138,7 @@ class ResourceScope(Generic[T]):
         if self._state != "new":
             raise RuntimeError(f"{self!r} was already used; call open_resource(s) again")
         self._state = "open"
+        self._graph.check_config(self._keys)
         self._graph.check_environment(
             self._keys, "(e.g. with pytest's monkeypatch.setenv)"
         )

@@ -31,6 +31,7 @@ from host import (
     resource,
     run_assets,
 )
+from host.testing import open_resource
 from tests.recording import Recorded, read, write
 
 
@@ -411,3 +412,14 @@ def test_definitions_pickle_by_name_with_their_config(tmp_path: Path) -> None:
     assert copy.resource_fn is recorded_conn.resource_fn
     assert copy.config == configured.config
     assert pickle.loads(pickle.dumps(recorded_conn)).config is None
+
+
+def test_open_resource_brings_a_function_resource_up_and_down(record: str) -> None:
+    with open_resource(_conn(record, label="opened"), key="conn") as conn:
+        assert conn["label"] == "opened"
+        assert [r["event"] for r in read(record)] == ["setup"]
+    assert [r["event"] for r in read(record)] == ["setup", "teardown"]
+    with pytest.raises(ConfigError) as caught, open_resource(recorded_conn, key="conn"):
+        pass
+    assert caught.value.resource_key == "conn"
+    assert len(read(record)) == 2
