@@ -35,10 +35,12 @@ from host._discovery import (
 from host._errors import HostError, PluginError
 from host._events import describe_exception, format_exception, safe_repr, safe_str
 from host._interrupts import SignalExit
+from host._output import Output, first_line, table
 from host._plugin_api import GROUPS, PLUGIN_API_VERSION, RESOURCES_GROUP
-from host._progress import Output, Progress, first_line, summary, table
+from host._progress import Progress
 from host._resource import ConfigurableResource
 from host._secrets import secret_values
+from host._summary import summary
 
 __all__ = [
     "EXIT_FAILED",

@@ -45,12 +45,11 @@ from host._errors import (
     with_prefix,
 )
 from host._events import describe_exception, safe_repr
-from host._graph import build_plan
 from host._interrupts import SignalExit
+from host._launch import prepare_run
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
 from host._resource import ConfigurableResource
 from host._resource_errors import config_error_from_validation
-from host._resource_graph import ResourceGraph
 from host._switches import current_switches, use_switches
 from host._timeouts import PhaseTimeouts
 from host._values import env_references
@@ -81,8 +80,7 @@ class Builder:
         planned: tuple[str, ...] = ()
         if not self.problems and executor is not None:
             try:
-                graph = ResourceGraph.build(resources)
-                plan = build_plan(assets, graph, selection)
+                graph, plan = prepare_run(assets, resources, selection, None)
                 executor(self.file.run.executor_config).check(plan, graph)
                 planned = plan.order
             except HostError as exc:

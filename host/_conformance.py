@@ -20,23 +20,28 @@ reports what failed, by check name, with what to do about it. The checks, in ord
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import multiprocessing
-import os
 import pickle
-import traceback
-from collections.abc import Callable, Generator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from host._context import InitResourceContext
+from host._conformance_probes import (
+    SUBJECT,
+    Capture,
+    FailBringUp,
+    FailingResource,
+    InjectedFailure,
+    capture_logs,
+    chain,
+    has_json_schema,
+    phases_of,
+    qualname,
+    same,
+    worker_problem,
+)
 from host._errors import FrozenResourceError, ResourceCheckError, ResourceSetupError
-from host._events import Event, ResourceEvent
-from host._hookspecs import hookimpl
 from host._resource import ConfigurableResource
 from host._resource_scope import open_resource, open_resources
 from host._secrets import mask, secret_values
@@ -56,119 +61,8 @@ CHECKS = (
     "worker",
 )
 
-#: The key the checked resource is brought up under.
-SUBJECT = "subject"
 
 _MISSING = object()
-
-
-class _InjectedFailure(Exception):
-    """Raised on purpose by ``check_resource_class`` to simulate a failing bring-up."""
-
-
-class _FailingResource(ConfigurableResource):
-    """A resource whose setup always fails: brought up after the checked one."""
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        raise _InjectedFailure("this resource fails to come up on purpose")
-
-
-class _Capture:
-    """Records each resource the run brings up, with its init context."""
-
-    def __init__(self) -> None:
-        self.up: dict[str, tuple[ConfigurableResource, InitResourceContext]] = {}
-
-    @hookimpl(wrapper=True)
-    def host_resource_yield(
-        self, resource: ConfigurableResource, context: InitResourceContext
-    ) -> Generator[None, Any, Any]:
-        self.up[context.resource_key] = (resource, context)
-        return (yield)
-
-
-class _FailBringUp:
-    """Makes the bring-up of one key fail before the resource's own code runs."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    @hookimpl(tryfirst=True)
-    def host_resource_setup(
-        self, resource: ConfigurableResource, context: InitResourceContext
-    ) -> None:
-        if context.resource_key == self.key:
-            raise _InjectedFailure(f"setup of {self.key!r} fails on purpose")
-
-    @hookimpl(wrapper=True)
-    def host_resource_yield(
-        self, resource: ConfigurableResource, context: InitResourceContext
-    ) -> Generator[None, Any, Any]:
-        inner = yield
-        if context.resource_key != self.key or not type(resource).overrides_yield():
-            return inner
-        return _failing_enter(self.key)
-
-
-@contextmanager
-def _failing_enter(key: str) -> Iterator[Any]:
-    raise _InjectedFailure(f"yield_for_execution of {key!r} fails on purpose")
-    yield  # pragma: no cover - makes this a generator
-
-
-class _LogRecords(logging.Handler):
-    """Keeps the text of every log record, to look for secrets in."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception:  # a broken format string is not what is checked here
-            text = str(record.msg)
-        self.texts.append(f"{text} {record.__dict__!r}")
-
-
-@contextmanager
-def _capture_logs() -> Iterator[_LogRecords]:
-    root = logging.getLogger()
-    handler = _LogRecords()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.setLevel(level)
-        root.removeHandler(handler)
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _has_json_schema(annotation: Any) -> bool:
-    """Whether pydantic can describe ``annotation`` (a field's type) in a JSON schema."""
-    try:
-        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-    except Exception:  # an arbitrary type: validated with isinstance, never describable
-        return False
-    try:
-        adapter.json_schema()
-    except Exception:
-        return False
-    return True
 
 
 def _secrets(resource: ConfigurableResource) -> list[str]:
@@ -180,24 +74,6 @@ def _secrets(resource: ConfigurableResource) -> list[str]:
 def _shows(text: str, secrets: list[str]) -> bool:
     """Whether ``text`` shows one of ``secrets`` in any form a run would mask."""
     return mask(text, secrets) != text
-
-
-def _phases(events: list[Event], key: str) -> list[tuple[str, bool]]:
-    """(phase, failed) of each resource event of ``key``."""
-    return [
-        (e.phase, e.error is not None)
-        for e in events
-        if isinstance(e, ResourceEvent) and e.resource_key == key
-    ]
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 class _Checker:
@@ -261,7 +137,7 @@ class _Checker:
             culprits = [
                 name
                 for name, info in self.cls.model_fields.items()
-                if not _has_json_schema(info.annotation)
+                if not has_json_schema(info.annotation)
             ]
             self.fail(
                 "schema",
@@ -317,7 +193,7 @@ class _Checker:
             if name.startswith("_host_"):
                 continue
             default, after = fresh.get(name, _MISSING), got.get(name, _MISSING)
-            if not _same(after, default) and _same(after, value):
+            if not same(after, default) and same(after, value):
                 self.fail(
                     "pickle",
                     f"private attribute {name} kept its run state through pickling; private "
@@ -330,10 +206,10 @@ class _Checker:
         """Bring the resource up twice; False when it did not come up and go down cleanly."""
         instances = []
         for attempt in (1, 2):
-            capture = _Capture()
+            capture = Capture()
             scope = open_resource(self.resource, key=SUBJECT, plugins=[capture])
             try:
-                with _capture_logs() as logs, scope:
+                with capture_logs() as logs, scope:
                     up, context = capture.up[SUBJECT]
                     instances.append(up)
                     self.seen += [
@@ -353,7 +229,7 @@ class _Checker:
             self.seen += [("a log record", text) for text in logs.texts]
             self.seen += [("an event", repr(event)) for event in scope.events]
             for phase in ("yield_enter", "yield_exit"):
-                count = _phases(scope.events, SUBJECT).count((phase, False))
+                count = phases_of(scope.events, SUBJECT).count((phase, False))
                 if count != 1:
                     self.fail("lifecycle", f"phase {phase} happened {count} times, not once")
         first, second = instances
@@ -389,10 +265,10 @@ class _Checker:
     def setup_failure(self) -> None:
         expected_phase = "yield_enter" if self.cls.overrides_yield() else "setup"
         try:
-            with open_resource(self.resource, key=SUBJECT, plugins=[_FailBringUp(SUBJECT)]):
+            with open_resource(self.resource, key=SUBJECT, plugins=[FailBringUp(SUBJECT)]):
                 pass
         except ResourceSetupError as exc:
-            if exc.resource_key != SUBJECT or exc.resource_class != _qualname(self.cls):
+            if exc.resource_key != SUBJECT or exc.resource_class != qualname(self.cls):
                 self.fail(
                     "setup_failure",
                     f"the setup error names {exc.resource_key!r} "
@@ -403,7 +279,7 @@ class _Checker:
                     "setup_failure",
                     f"the setup error names phase {exc.phase!r}, not {expected_phase!r}",
                 )
-            if not any(isinstance(e, _InjectedFailure) for e in _chain(exc)):
+            if not any(isinstance(e, InjectedFailure) for e in chain(exc)):
                 self.fail("setup_failure", "the setup error does not chain the original error")
         except Exception as exc:
             self.fail(
@@ -417,7 +293,7 @@ class _Checker:
                 "a failing bring-up raised nothing; does yield_for_execution swallow exceptions?",
             )
 
-        scope = open_resources({SUBJECT: self.resource, "failing": _FailingResource()})
+        scope = open_resources({SUBJECT: self.resource, "failing": FailingResource()})
         try:
             with scope:
                 pass
@@ -435,7 +311,7 @@ class _Checker:
             )
         else:
             self.fail("setup_failure", "a resource failing after it came up raised nothing")
-        phases = _phases(scope.events, SUBJECT)
+        phases = phases_of(scope.events, SUBJECT)
         if phases.count(("yield_exit", False)) != 1 or any(failed for _, failed in phases):
             errors = "; ".join(str(e) for e in scope.teardown_errors) or "no error"
             self.fail(
@@ -443,65 +319,14 @@ class _Checker:
                 f"when a resource after it failed to come up, it was not "
                 f"torn down exactly once, cleanly (phases {phases}; {errors})",
             )
-        failing = _phases(scope.events, "failing")
+        failing = phases_of(scope.events, "failing")
         if any(phase in ("yield_exit", "teardown") for phase, _ in failing):
             self.fail("setup_failure", "a resource that never came up was torn down")
 
     def worker(self, timeout: float) -> None:
-        try:
-            payload = pickle.dumps(self.resource)
-        except Exception as exc:
-            self.fail(
-                "worker",
-                f"it cannot be sent to a worker process ({type(exc).__name__}: "
-                f"{exc}); the class must be importable as {_qualname(self.cls)}",
-            )
-            return
-        context = multiprocessing.get_context("spawn")
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_worker_main, args=(sender, payload), daemon=True)
-        process.start()
-        sender.close()
-        reply: tuple[Any, ...] | None = None
-        try:
-            answered = receiver.poll(timeout)
-            with contextlib.suppress(EOFError):  # it died: the pipe closed without an answer
-                reply = receiver.recv() if answered else None
-        finally:
-            receiver.close()
-            process.join(timeout)
-            if process.is_alive():
-                process.kill()
-                process.join()
-            exitcode = process.exitcode
-            process.close()
-        if reply is None and not answered:
-            self.fail("worker", f"the worker process did not answer within {timeout} s")
-        elif reply is None:
-            self.fail(
-                "worker",
-                f"the worker process exited with code {exitcode} before "
-                f"answering (its stderr tells why)",
-            )
-        elif reply[0] != "ok":
-            self.fail("worker", f"in a worker process: {reply[2]}")
-        elif reply[1] == os.getpid():
-            self.fail("worker", "the worker ran in this process")  # pragma: no cover
-        elif reply[2] != self.resource.masked_config():
-            self.fail("worker", "the configuration that reached the worker differs from this one")
-
-
-def _worker_main(conn: Any, payload: bytes) -> None:
-    """In a spawned process: unpickle the resource, bring it up and down, answer."""
-    try:
-        resource = pickle.loads(payload)
-        with open_resource(resource, key=SUBJECT):
-            pass
-        conn.send(("ok", os.getpid(), resource.masked_config()))
-    except BaseException:
-        conn.send(("error", os.getpid(), traceback.format_exc()))
-    finally:
-        conn.close()
+        problem = worker_problem(self.resource, timeout)
+        if problem is not None:
+            self.fail("worker", problem)
 
 
 def check_resource_class(
@@ -533,7 +358,7 @@ def check_resource_class(
         ResourceCheckError: an ``AssertionError`` naming each failed check, what is wrong and
             what to do; ``.failures`` maps check names to those messages.
     """
-    name = _qualname(cls) if isinstance(cls, type) else repr(cls)
+    name = qualname(cls) if isinstance(cls, type) else repr(cls)
     if not (isinstance(cls, type) and issubclass(cls, ConfigurableResource)):
         _raise(name, {"subclass": f"{name} is not a host.ConfigurableResource subclass"}, [])
     try:

@@ -7,7 +7,7 @@ import functools
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import logging
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from host._events import ResourcePhase
 
-__all__ = ["AssetExecutionContext", "InitResourceContext", "ResourcesView", "Runtime"]
+__all__ = ["AssetExecutionContext", "InitResourceContext", "Resources", "ResourcesView", "Runtime"]
 
 T = TypeVar("T")
 
@@ -48,42 +48,6 @@ class Runtime(Protocol):
     def phase(self, phase: ResourcePhase, key: str, call: Callable[[], T]) -> T:
         """Run one resource phase, timed, emitting its event."""
         ...
-
-
-class ResourcesView(Mapping[str, Any]):
-    """Resources by key, as a mapping and as attributes (Dagster's ``context.resources.db``)."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_values", dict(values))
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(
-                f"no resource {name!r} here (resources: {sorted(self._values) or 'none'}); a "
-                f"function resource names the keys it uses in required_resource_keys."
-            ) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("context.resources is read-only")
-
-    def __repr__(self) -> str:
-        return f"Resources({sorted(self._values)})"
-
-    def __reduce__(self) -> tuple[type[ResourcesView], tuple[dict[str, Any]]]:
-        return (ResourcesView, (self._values,))
 
 
 def _adapter(**extra: Any) -> logging.LoggerAdapter[logging.Logger]:
@@ -122,12 +86,87 @@ class InitResourceContext:
 
     def __post_init__(self) -> None:
         if not isinstance(self.resources, ResourcesView):
-            object.__setattr__(self, "resources", ResourcesView(self.resources))
+            owner = f"resource {self.resource_key!r}"
+            object.__setattr__(self, "resources", ResourcesView(self.resources, owner))
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
         """A logger adapter tagged with ``run_id`` and ``resource_key``."""
         return _adapter(run_id=self.run_id, resource_key=self.resource_key)
+
+
+class Resources:
+    """``context.resources``: the resources an asset uses, up, by key (Dagster's namespace).
+
+    Attribute access (``context.resources.db``) and item access (``context.resources["db"]``)
+    both work; ``"db" in context.resources``, ``len`` and iteration over the keys too. An
+    unknown key is an ``AttributeError``/``KeyError`` that says how to declare it.
+    """
+
+    __slots__ = ("_owner", "_values")
+
+    def __init__(self, values: Mapping[str, Any], owner: str = "") -> None:
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_owner", owner)
+
+    def _missing(self, key: str) -> str:
+        known = sorted(self._values) or "none"
+        return (
+            f"{self._owner or 'this context'} has no resource {key!r} in context.resources "
+            f"(it has: {known}). Declare it with @asset(required_resource_keys={{{key!r}}}) or "
+            f"a parameter, and bind a resource to {key!r}."
+        )
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(self._missing(key)) from None
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise KeyError(self._missing(key)) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("context.resources is read-only")
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._values)
+
+    def __repr__(self) -> str:
+        return f"<Resources {', '.join(sorted(self._values)) or '(none)'}>"
+
+
+class ResourcesView(Resources, Mapping[str, Any]):
+    """An :class:`InitResourceContext`'s ``resources``: :class:`Resources` that is also a
+    mapping (a resource class's dependencies by field name; a function resource's
+    ``required_resource_keys`` by key)."""
+
+    __slots__ = ()
+
+    def _missing(self, key: str) -> str:
+        known = sorted(self._values) or "none"
+        return (
+            f"{self._owner or 'this resource'} has no resource {key!r} in context.resources "
+            f"(it has: {known}). A function resource names the keys it uses in "
+            f"required_resource_keys; a resource class receives the resources its fields hold."
+        )
+
+    def __reduce__(self) -> tuple[type[ResourcesView], tuple[dict[str, Any], str]]:
+        return (ResourcesView, (dict(self._values), self._owner))
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,12 +180,22 @@ class AssetExecutionContext:
         pid: the process running the asset.
     """
 
+    #: Made by :func:`host.build_asset_context`: calling an asset with it brings resources up.
+    _host_direct: ClassVar[bool] = False
+
     run_id: str
     asset_key: str
     executor: str = "in_process"
     pid: int = field(default_factory=os.getpid)
     #: The run's per-process runtime (event loop, hooks); for the host's built-in plugin.
     _runtime: Runtime | None = field(default=None, repr=False)
+    #: Resource key -> the resource up, for every resource the asset takes.
+    _resources: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def resources(self) -> Resources:
+        """The resources the asset takes (parameters and ``required_resource_keys``), up."""
+        return Resources(self._resources, f"asset {self.asset_key!r}")
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

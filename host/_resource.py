@@ -41,6 +41,8 @@ from host._values import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from host._context import InitResourceContext
 
 __all__ = ["ConfigurableResource", "ResourceDependency"]
@@ -371,3 +373,29 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
             reset_private(fresh)
             return fresh
         return read_environment(self, key, environ, None, dependencies)
+
+    # -- configured at launch (host._partial) ------------------------------------------------
+
+    @classmethod
+    def configure_at_launch(cls, **values: Any) -> Self:
+        """This resource, to be configured when a run is launched (Dagster's name).
+
+        Bind the result to a key (and use it as a dependency as usual); the run gives the rest
+        of its configuration: ``run_assets(..., run_config={"resources": {KEY: {"config":
+        {...}}}})``. ``values`` are configuration given now (the launch config overrides
+        them). A required field given neither now nor at launch is a :class:`host.ConfigError`
+        before anything comes up.
+        """
+        from host._partial import make_partial
+
+        return make_partial(cls, values)
+
+    @classmethod
+    def partial(cls, **values: Any) -> Self:
+        """This resource with part of its configuration; the rest is given at launch.
+
+        The same as :meth:`configure_at_launch` with ``values`` (Dagster's two names).
+        """
+        from host._partial import make_partial
+
+        return make_partial(cls, values)

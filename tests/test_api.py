@@ -11,6 +11,7 @@ PUBLIC = {
     "AssetSkipped",
     "AssetStarted",
     "AssetSucceeded",
+    "Config",
     "ConfigError",
     "ConfigurableResource",
     "ConfigurableResourceFactory",
@@ -31,6 +32,7 @@ PUBLIC = {
     "ResourceDependency",
     "ResourceError",
     "ResourceEvent",
+    "ResourceParam",
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunConfig",
@@ -41,14 +43,17 @@ PUBLIC = {
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
+    "build_asset_context",
     "discover_plugins",
     "hookimpl",
     "hookspec",
     "load_run_config",
     "resource",
     "run_assets",
+    "with_resources",
 }
 
 

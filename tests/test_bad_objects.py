@@ -42,7 +42,9 @@ from host import (
 )
 from host._discovery import RESOURCES_GROUP
 from host._events import describe_exception, format_exception, safe_repr, safe_str
-from host._progress import OUTPUT_WIDTH, Output, Progress, event_line, output_repr, summary
+from host._output import Output
+from host._progress import Progress, event_line
+from host._summary import OUTPUT_WIDTH, output_repr, summary
 from tests.dists import HOST, make_dist, run
 from tests.recording import Recorded, read, write
 

@@ -28,7 +28,9 @@ PYCACHE = RESULTS / "pycache"
 SUMMARY = HERE / "RESULTS.md"
 #: Set to 1: no installed third-party hook plugin loads into the timed runs.
 AUTOLOAD_ENV = "HOST_DISABLE_PLUGIN_AUTOLOAD"
-WORKLOADS = ("fan", "chain", "multiprocess", "discovery", "import", "memory", "profile")
+WORKLOADS = (
+    "fan", "chain", "multiprocess", "discovery", "import", "memory", "profile", "tricks"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         from tests.benchmarks._multiprocess import run_multiprocess
         from tests.benchmarks._profile import run_profile
         from tests.benchmarks._startup import run_memory, run_startup
+        from tests.benchmarks._tricks import run_tricks
 
         for kind in ("fan", "chain"):
             record(kind, lambda kind=kind: {  # type: ignore[misc]
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             5 if args.quick else 15, str(dagster_python) if dagster_python else None))
         record("memory", run_memory)
         record("profile", lambda: run_profile(args.quick))
+        record("tricks", lambda: {"sizes": run_tricks(5 if args.quick else 15)})
     finally:
         if worker is not None:
             worker.close()

@@ -228,6 +228,21 @@ def tables(results: Mapping[str, Any]) -> list[str]:
                     *_table(("stage", "share", "us/asset"),
                             [[row["stage"], f"{row['share']:.1%}", f"{row['us_per_asset']:.2f}"]
                              for row in run["stages"]]), ""]
+    if "tricks" in results:
+        sizes = results["tricks"]["sizes"]
+        rows = []
+        for name in sizes[next(iter(sizes))]:
+            cells = [name]
+            for figures in sizes.values():
+                entry = figures[name]
+                cells += [_ms(entry["median_s"]) if "median_s" in entry else entry["error"],
+                          f"{entry['off_over_on']:.3f}" if "off_over_on" in entry else "-"]
+            rows.append(cells)
+        headers = ["trick switched off"]
+        for n in sizes:
+            headers += [f"N={n} median ms", f"N={n} off/on"]
+        out += ["### Speed tricks (in-process fan; each trick undone in turn, interleaved with "
+                "all of them on)", "", *_table(headers, rows), ""]
     return out
 
 
@@ -344,7 +359,8 @@ def markdown(results: Mapping[str, Any], previous: str | None) -> str:
     meta = results["meta"]
     sections = ", ".join(
         f"{name} ({results[name]['measured_at']}, {results[name]['mode']})"
-        for name in ("fan", "chain", "multiprocess", "discovery", "import", "memory", "profile")
+        for name in ("fan", "chain", "multiprocess", "discovery", "import", "memory", "profile",
+                     "tricks")
         if name in results
     )
     lines = [

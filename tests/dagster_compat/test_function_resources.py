@@ -423,3 +423,23 @@ def test_open_resource_brings_a_function_resource_up_and_down(record: str) -> No
         pass
     assert caught.value.resource_key == "conn"
     assert len(read(record)) == 2
+
+
+@pytest.mark.parametrize("executor_name", ["in_process", "multiprocess"])
+def test_a_function_resource_takes_its_config_at_launch(executor_name: str, record: str) -> None:
+    result = run_assets(
+        [uses_conn],
+        resources={"conn": recorded_conn},
+        run_config={"resources": {"conn": {"config": {"record": record, "label": "at-launch"}}}},
+        executor=executor_name,
+    )
+    assert result.outputs["uses_conn"] == "at-launch"
+    assert [r["event"] for r in read(record)] == ["setup", "teardown"]
+    with pytest.raises(ConfigError) as caught:
+        run_assets(
+            [uses_recorded, uses_conn],
+            resources={"tracker": Recorded(record=record, label="t"), "conn": recorded_conn},
+            run_config={"resources": {"conn": {"config": {"record": record, "label": 5}}}},
+        )
+    assert (caught.value.resource_key, caught.value.field) == ("conn", "label")
+    assert len(read(record)) == 2  # nothing came up
