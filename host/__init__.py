@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 from host._asset import AssetDefinition, ResourceParam, asset, with_resources
 from host._asset_config import Config
 from host._context import AssetExecutionContext, InitResourceContext
+from host._envvar import EnvVar
 from host._errors import (
     ConfigError,
     DefinitionError,
+    EnvVarNotReadError,
     FrozenResourceError,
     HostError,
     PluginError,
@@ -30,8 +32,10 @@ from host._errors import (
     WorkerDiedError,
     WorkerError,
 )
+from host._function_resource import ResourceDefinition, resource
 from host._lazy import lazy_names
-from host._resource import ConfigurableResource, EnvVar
+from host._resource import ConfigurableResource, ResourceDependency
+from host._resource_factory import ConfigurableResourceFactory
 from host._version import __version__
 
 if TYPE_CHECKING:
@@ -97,8 +101,10 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "Config",
     "ConfigError",
     "ConfigurableResource",
+    "ConfigurableResourceFactory",
     "DefinitionError",
     "EnvVar",
+    "EnvVarNotReadError",
     "ErrorInfo",
     "Event",
     "Executor",
@@ -109,6 +115,8 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "PLUGIN_API_VERSION",
     "PluginError",
     "PluginInfo",
+    "ResourceDefinition",
+    "ResourceDependency",
     "ResourceError",
     "ResourceEvent",
     "ResourceParam",
@@ -130,6 +138,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "hookimpl",
     "hookspec",
     "load_run_config",
+    "resource",
     "run_assets",
     "with_resources",
 ]

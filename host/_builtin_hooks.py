@@ -13,8 +13,14 @@ from types import CoroutineType
 from typing import Any
 
 from host._context import AssetExecutionContext, InitResourceContext, Runtime
+from host._errors import DefinitionError
+from host._function_resource import ResourceDefinition, describe_function_resource
 from host._hookspecs import hookimpl
 from host._resource import ConfigurableResource
+from host._resource_factory import ConfigurableResourceFactory
+
+#: What the resource hooks receive: a resource class's fresh copy, or a function resource's.
+AnyResource = ConfigurableResource | ResourceDefinition
 
 __all__ = ["BUILTIN_PLUGIN_NAME", "BuiltinPlugin", "call_asset"]
 
@@ -55,8 +61,18 @@ def _as_context_manager(
     )
 
 
+def _given(resource: AnyResource, value: Any, context: InitResourceContext) -> Any:
+    """What assets receive of a resource that is up: the resource itself, what a function
+    resource gave, or what a factory's ``create_resource`` makes of ``value``."""
+    if isinstance(resource, ResourceDefinition):
+        return resource.value
+    if isinstance(resource, ConfigurableResourceFactory):
+        return _runtime_of(context).resolve(value.create_resource(context))
+    return value
+
+
 @contextlib.contextmanager
-def _default_yield(resource: ConfigurableResource, context: InitResourceContext) -> Iterator[Any]:
+def _default_yield(resource: AnyResource, context: InitResourceContext) -> Iterator[Any]:
     """Setup, yield the resource, teardown in a ``finally``: each phase through its hook.
 
     An interrupt (KeyboardInterrupt, SystemExit, a timeout) that arrives after the setup hook
@@ -88,9 +104,81 @@ def _default_yield(resource: ConfigurableResource, context: InitResourceContext)
             teardown()
         raise
     try:
-        yield resource
+        given = _given(resource, resource, context)
+    except BaseException:
+        teardown()
+        raise
+    try:
+        yield given
     finally:
         teardown()
+
+
+@contextlib.contextmanager
+def _factory_yield(
+    resource: ConfigurableResourceFactory[Any], cm: contextlib.AbstractContextManager[Any],
+    context: InitResourceContext,
+) -> Iterator[Any]:
+    """A factory's own ``yield_for_execution``, then ``create_resource`` on what it yields."""
+    with cm as value:
+        yield _given(resource, value, context)
+
+
+async def _next_of(agen: Any) -> Any:
+    return await agen.__anext__()
+
+
+def _no_yield(resource: ResourceDefinition, context: InitResourceContext) -> DefinitionError:
+    return DefinitionError(
+        f"resource {context.resource_key!r} ({describe_function_resource(resource.resource_fn)})"
+        f": its generator finished without yielding. A generator resource yields the resource "
+        f"exactly once (setup before the yield, teardown after it); make every path reach the "
+        f"yield, or raise an error saying why the resource cannot come up."
+    )
+
+
+def _start_function(resource: ResourceDefinition, context: InitResourceContext) -> None:
+    """Run a function resource up to its ``yield`` (or its return): its setup."""
+    runtime = _runtime_of(context)
+    result = resource.start(context)
+    if inspect.isgenerator(result):
+        try:
+            value = next(result)
+        except StopIteration:
+            raise _no_yield(resource, context) from None
+    elif inspect.isasyncgen(result):
+        try:
+            value = runtime.run_async(_next_of(result))
+        except StopAsyncIteration:
+            raise _no_yield(resource, context) from None
+    else:
+        value = runtime.resolve(result)
+    resource.set_value(value)
+
+
+def _finish_function(resource: ResourceDefinition, context: InitResourceContext) -> None:
+    """Run the rest of a function resource's generator: its teardown."""
+    run = resource.started
+    more = (
+        f"resource {context.resource_key!r} ({describe_function_resource(resource.resource_fn)})"
+        f": its generator yielded more than once; a generator resource yields exactly once "
+        f"(what follows the yield is its teardown)."
+    )
+    if inspect.isgenerator(run):
+        try:
+            next(run)
+        except StopIteration:
+            return
+        run.close()
+        raise DefinitionError(more)
+    if inspect.isasyncgen(run):
+        runtime = _runtime_of(context)
+        try:
+            runtime.run_async(_next_of(run))
+        except StopAsyncIteration:
+            return
+        runtime.run_async(run.aclose())
+        raise DefinitionError(more)
 
 
 def _runtime_of(context: InitResourceContext | AssetExecutionContext) -> Runtime:
@@ -116,25 +204,30 @@ class BuiltinPlugin:
     """Calls the resource's own lifecycle methods and the asset's function."""
 
     @hookimpl(trylast=True)
-    def host_resource_setup(
-        self, resource: ConfigurableResource, context: InitResourceContext
-    ) -> None:
+    def host_resource_setup(self, resource: AnyResource, context: InitResourceContext) -> None:
+        if isinstance(resource, ResourceDefinition):
+            _start_function(resource, context)
+            return
         _runtime_of(context).resolve(resource.setup_for_execution(context))
 
     @hookimpl(trylast=True)
     def host_resource_yield(
-        self, resource: ConfigurableResource, context: InitResourceContext
+        self, resource: AnyResource, context: InitResourceContext
     ) -> contextlib.AbstractContextManager[Any]:
-        if type(resource).overrides_yield():
-            return _as_context_manager(
-                resource.yield_for_execution(context), _runtime_of(context)
-            )
+        if isinstance(resource, ConfigurableResource) and type(resource).overrides_yield():
+            cm = _as_context_manager(resource.yield_for_execution(context), _runtime_of(context))
+            if isinstance(resource, ConfigurableResourceFactory):
+                return _factory_yield(resource, cm, context)
+            return cm
         return _default_yield(resource, context)
 
     @hookimpl(trylast=True)
     def host_resource_teardown(
-        self, resource: ConfigurableResource, context: InitResourceContext
+        self, resource: AnyResource, context: InitResourceContext
     ) -> None:
+        if isinstance(resource, ResourceDefinition):
+            _finish_function(resource, context)
+            return
         _runtime_of(context).resolve(resource.teardown_after_execution(context))
 
     @hookimpl(trylast=True)

@@ -35,12 +35,20 @@ from host._config_schema import (
     RunConfigFile,
     env_refs_in,
 )
-from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, names_in
+from host._discovery import (
+    PluginInfo,
+    discover_plugins,
+    load_entry_point,
+    lookup,
+    names_in,
+)
+from host._envvar import EnvVar
 from host._errors import (
     ConfigError,
     DefinitionError,
     HostError,
     PluginError,
+    location_text,
     validation_problems,
     with_prefix,
 )
@@ -49,15 +57,11 @@ from host._graph import Plan
 from host._interrupts import SignalExit
 from host._launch import prepare_run
 from host._plugin_api import EXECUTORS_GROUP, PLUGINS_GROUP, RESOURCES_GROUP
-from host._resource import (
-    ConfigurableResource,
-    EnvVar,
-    config_error_from_validation,
-    env_references,
-    location_text,
-)
+from host._resource import ConfigurableResource
+from host._resource_errors import config_error_from_validation
 from host._switches import current_switches, use_switches
 from host._timeouts import PhaseTimeouts
+from host._values import env_references
 from host.executors.base import Executor
 
 __all__ = ["Builder", "as_text", "hint"]

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from host._envvar import EnvVar
 from host._errors import ConfigError, location_text
-from host._resource import KEEP, EnvVar, replace_values
 from host._timeouts import Seconds
+from host._values import KEEP, replace_values
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from host._events import ResourcePhase
 
-__all__ = ["AssetExecutionContext", "InitResourceContext", "Resources", "Runtime"]
+__all__ = ["AssetExecutionContext", "InitResourceContext", "Resources", "ResourcesView", "Runtime"]
 
 T = TypeVar("T")
 
@@ -64,9 +64,13 @@ class InitResourceContext:
     Attributes:
         resource_key: the key the resource is bound to in this run (``"parent.field"`` for a
             nested dependency that has no key of its own).
-        resource_config: the resource's configuration, secrets masked.
+        resource_config: the resource's configuration, secrets masked; for a function
+            resource (``@resource``), its validated config with values read from the
+            environment (it has no other way to see them). Enum members show as their values.
         run_id: the run's id.
-        resources: the resource's dependencies, already up, by field name.
+        resources: the resource's dependencies, already up: by field name, or for a function
+            resource by key (its ``required_resource_keys``); also as attributes
+            (``context.resources.db``).
         executor: the name of the executor running the run.
         pid: the process bringing the resource up.
     """
@@ -79,6 +83,11 @@ class InitResourceContext:
     pid: int = field(default_factory=os.getpid)
     #: The run's per-process runtime (event loop, hooks); for the host's built-in plugin.
     _runtime: Runtime | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.resources, ResourcesView):
+            owner = f"resource {self.resource_key!r}"
+            object.__setattr__(self, "resources", ResourcesView(self.resources, owner))
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -139,6 +148,25 @@ class Resources:
 
     def __repr__(self) -> str:
         return f"<Resources {', '.join(sorted(self._values)) or '(none)'}>"
+
+
+class ResourcesView(Resources, Mapping[str, Any]):
+    """An :class:`InitResourceContext`'s ``resources``: :class:`Resources` that is also a
+    mapping (a resource class's dependencies by field name; a function resource's
+    ``required_resource_keys`` by key)."""
+
+    __slots__ = ()
+
+    def _missing(self, key: str) -> str:
+        known = sorted(self._values) or "none"
+        return (
+            f"{self._owner or 'this resource'} has no resource {key!r} in context.resources "
+            f"(it has: {known}). A function resource names the keys it uses in "
+            f"required_resource_keys; a resource class receives the resources its fields hold."
+        )
+
+    def __reduce__(self) -> tuple[type[ResourcesView], tuple[dict[str, Any], str]]:
+        return (ResourcesView, (dict(self._values), self._owner))
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,8 +5,10 @@ everything the framework means with one ``except``::
 
     HostError
     ├── DefinitionError          assets or resources wired wrongly; raised before anything runs
-    │   └── ResourceCheckError       a resource class failed the conformance check (host.testing;
-    │                                also an AssertionError)
+    │   ├── ResourceCheckError       a resource class failed the conformance check (host.testing;
+    │   │                            also an AssertionError)
+    │   └── EnvVarNotReadError       an ``EnvVar`` was used as a plain string before it was read
+    │                                (also a RuntimeError, as in Dagster)
     ├── ConfigError              a configuration value is invalid or missing (resource key, field)
     ├── PluginError              a plugin cannot be found, imported or used
     │   └── ScaffoldError            ``host new plugin`` cannot create the plugin's folder
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "DefinitionError",
+    "EnvVarNotReadError",
     "FrozenResourceError",
     "HostError",
     "HostInterrupt",
@@ -71,6 +74,12 @@ class DefinitionError(HostError):
     Raised before any resource is brought up; the message names the asset and parameter (or
     resource key) at fault and says how to fix it.
     """
+
+
+class EnvVarNotReadError(DefinitionError, RuntimeError):
+    """An ``EnvVar`` was turned into a string (``str()``, an f-string, ``%s``) before it was
+    read: its text is the variable's name, not its value. Dagster raises a ``RuntimeError``
+    here; this is one."""
 
 
 class ConfigError(HostError):

@@ -28,7 +28,8 @@ from host._asset_config import Config
 from host._errors import ConfigError, DefinitionError, validation_problems
 from host._graph import Plan, build_plan
 from host._partial import is_partial, missing_fields, with_launch_config
-from host._resource import ConfigurableResource, config_error_from_validation
+from host._resource import ConfigurableResource
+from host._resource_errors import config_error_from_validation
 from host._resource_graph import ResourceGraph
 
 __all__ = [

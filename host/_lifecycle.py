@@ -28,7 +28,9 @@ from host._errors import (
     is_interrupt,
 )
 from host._events import Event, describe_exception
+from host._function_resource import ResourceDefinition, resource_origin
 from host._resource import ConfigurableResource
+from host._resource_factory import ConfigurableResourceFactory
 from host._resource_graph import ResourceGraph
 from host._runtime import (
     AssetHooks,
@@ -133,6 +135,16 @@ class ResourceStack:
         value = self._given[key] = self._values[canonical]
         return value
 
+    def _dependency(self, key: str) -> Any:
+        """What a dependent receives of resource ``key`` (up): a resource class's instance
+        itself, else what assets receive (a function resource's or a factory's object)."""
+        resource = self._graph.nodes[key].resource
+        if isinstance(resource, ConfigurableResource) and not isinstance(
+            resource, ConfigurableResourceFactory
+        ):
+            return self._instances[key]
+        return self._values[key]
+
     def _bring_up(self, key: str) -> Any:
         """Bring ``key`` up with what it depends on, dependencies first; give the instance.
 
@@ -154,7 +166,7 @@ class ResourceStack:
             if broken is not None:
                 field, dep = broken
                 self._fail(
-                    name, type(node.resource), "setup", f"its dependency {dep!r} (field "
+                    name, resource_origin(node.resource), "setup", f"its dependency {dep!r} (field "
                     f"{field!r}) failed to come up", self._failed[dep]
                 )
                 failing = True
@@ -170,18 +182,30 @@ class ResourceStack:
     def _bring_up_one(self, key: str) -> Any:
         """Bring ``key`` up; its dependencies are up already."""
         node = self._graph.nodes[key]
-        if not isinstance(node.resource, ConfigurableResource):
-            self._instances[key] = self._values[key] = node.resource
-            return node.resource
-        cls = type(node.resource)
-        deps = {field: self._instances[dep] for field, dep in node.deps.items()}
-        try:
-            instance = node.resource.instantiate(key, deps)
-        except ConfigError as exc:
-            raise self._fail(key, cls, "config", str(exc), exc) from None
-        config = self._configs[key] = instance.masked_config(
-            {field: self._configs[dep] for field, dep in node.deps.items() if dep in self._configs}
-        )
+        resource = node.resource
+        if not isinstance(resource, ConfigurableResource | ResourceDefinition):
+            self._instances[key] = self._values[key] = resource
+            return resource
+        cls = type(resource)
+        deps = {field: self._dependency(dep) for field, dep in node.deps.items()}
+        instance: ConfigurableResource | ResourceDefinition
+        config: Any
+        if isinstance(resource, ResourceDefinition):
+            cls = resource_origin(resource)
+            try:
+                instance = resource.instantiate(key)
+            except ConfigError as exc:
+                raise self._fail(key, cls, "config", str(exc), exc) from None
+            config = instance.resource_config
+            self._configs[key] = instance.masked_config()
+        else:
+            try:
+                instance = resource.instantiate(key, deps)
+            except ConfigError as exc:
+                raise self._fail(key, cls, "config", str(exc), exc) from None
+            config = self._configs[key] = instance.masked_config(
+                {f: self._configs[dep] for f, dep in node.deps.items() if dep in self._configs}
+            )
         context = InitResourceContext(
             resource_key=key,
             resource_config=config,
@@ -190,8 +214,10 @@ class ResourceStack:
             executor=self._runtime.executor,
             _runtime=self._runtime,
         )
+        if isinstance(instance, ConfigurableResource):
+            instance.host_bind_context(context)
         self._runtime.secrets.update(secrets_of(instance))
-        timeouts = self._timeouts(key, cls)
+        timeouts = self._timeouts(key, type(instance))
         try:
             cm = self._runtime.hook.host_resource_yield(resource=instance, context=context)
         except Exception as exc:  # a hook plugin failed to give the context manager

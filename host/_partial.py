@@ -116,7 +116,7 @@ def with_launch_config(
             resource_key=key,
             field=missing[0],
         )
-    from host._resource import config_error_from_validation
+    from host._resource_errors import config_error_from_validation
 
     problem: ConfigError | None = None
     try:

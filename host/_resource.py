@@ -9,48 +9,70 @@ another process. The lifecycle methods follow Dagster's Pythonic resources.
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import functools
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     PrivateAttr,
-    SecretBytes,
     SecretStr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
-    ValidationError,
+    SkipValidation,
     create_model,
     model_serializer,
 )
 from pydantic_core import PydanticUndefined
 
-from host._errors import ConfigError, FrozenResourceError, location_text, validation_problems
+from host._envvar import EnvVar
+from host._errors import FrozenResourceError, location_text
+from host._resource_env import empty_env_name, read_environment, reset_private
+from host._resource_init import ResourceContextMethods
+from host._values import (
+    MASK,
+    OwnConfiguration,
+    env_as_json,
+    env_references,
+    masked_value,
+    replace_values,
+    show_env,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
     from host._context import InitResourceContext
 
-__all__ = [
-    "KEEP",
-    "MASK",
-    "ConfigurableResource",
-    "EnvVar",
-    "env_references",
-    "location_text",
-    "masked_value",
-    "replace_values",
-    "walk_values",
-]
+__all__ = ["ConfigurableResource", "ResourceDependency"]
 
-#: What a secret value is shown as, everywhere.
-MASK = "**********"
+T = TypeVar("T")
+
+
+class _DependencyField:
+    """Marks a field typed ``ResourceDependency[T]``."""
+
+    def __repr__(self) -> str:
+        return "ResourceDependency"
+
+
+_DEPENDENCY = _DependencyField()
+
+#: A resource field that may hold any resource: a ``ConfigurableResource``, a function resource
+#: (``@resource``), a factory, or a plain object (Dagster's ``ResourceDependency[T]``). It is
+#: brought up before the resource holding it, which receives what assets would (the object a
+#: function resource or factory gives, a plain object as it is). Its value is not validated
+#: against ``T``.
+ResourceDependency = Annotated[T, SkipValidation, _DEPENDENCY]
+
+
+@functools.cache
+def _dependency_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``cls`` typed ``ResourceDependency[...]``."""
+    return frozenset(
+        name for name, info in cls.model_fields.items() if _DEPENDENCY in info.metadata
+    )
 
 #: Private attributes of the host's own that travel with the configuration: EnvVars still to be
 #: read, which fields hold values read from the environment, and the values read (so that they
@@ -58,189 +80,15 @@ MASK = "**********"
 _HOST_PRIVATE = ("_host_env", "_host_env_fields", "_host_env_read")
 
 
-class EnvVar(str):
-    """A configuration value read from an environment variable when the resource comes up.
-
-    The variable is read in the process that brings the resource up (a worker, for the process
-    executors), never when the resource is constructed. Its value is treated as a secret: it is
-    masked in ``repr``, events, logs and error messages. ``EnvVar`` works for a field of any type;
-    the value is validated against the field when it is read.
-
-    Example::
-
-        CredentialsResource(username="ann", password=EnvVar("ACME_PASSWORD"))
-    """
-
-    __slots__ = ()
-
-    @property
-    def name(self) -> str:
-        """The name of the environment variable."""
-        return str.__str__(self)
-
-    def __repr__(self) -> str:
-        return f"EnvVar({self.name!r})"
-
-    def get_value(self, default: str | None = None) -> str | None:
-        """Return the variable's current value in this process, or ``default``."""
-        return os.environ.get(self.name, default)
-
-
-# -- walking configuration values --------------------------------------------------------------
-
-#: A location inside a field's value: the field name, then keys and indexes (pydantic's ``loc``).
-Location = tuple[str | int, ...]
-
-
-def _children(value: Any) -> list[tuple[str | int, Any]] | None:
-    """The parts of a container value, by key or index; ``None`` for a leaf.
-
-    Containers are mappings, lists, tuples, sets, pydantic models (other than resources: a
-    resource held in a field is a dependency, with configuration of its own) and dataclass
-    instances. Strings and bytes are leaves.
-    """
-    parts: list[tuple[str | int, Any]] | None = None
-    if isinstance(value, str | bytes | bytearray | SecretStr | SecretBytes):
-        pass
-    elif isinstance(value, Mapping):
-        parts = [(key if isinstance(key, int) else str(key), item) for key, item in value.items()]
-    elif isinstance(value, list | tuple | set | frozenset):
-        parts = list(enumerate(value))
-    elif isinstance(value, BaseModel):
-        if not isinstance(value, ConfigurableResource):
-            parts = [*value.__dict__.items(), *(value.__pydantic_extra__ or {}).items()]
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        parts = [(f.name, getattr(value, f.name, None)) for f in dataclasses.fields(value)]
-    return parts
-
-
-def walk_values(value: Any, location: Location = ()) -> Iterator[tuple[Location, Any]]:
-    """Every value inside ``value`` (itself included), with its location; iterative.
-
-    Descends into mappings (their values), lists, tuples, sets, pydantic models and dataclass
-    instances, to any depth, each object once (a value that holds itself is not a loop).
-    """
-    seen: set[int] = set()
-    stack: list[tuple[Location, Any]] = [(location, value)]
-    while stack:
-        loc, item = stack.pop()
-        yield loc, item
-        parts = _children(item)
-        if parts is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        stack.extend(((*loc, key), part) for key, part in reversed(parts))
-
-
-def env_references(value: Any, location: Location = ()) -> list[tuple[Location, EnvVar]]:
-    """Each ``EnvVar`` inside ``value``, with its location, in order."""
-    return [(loc, item) for loc, item in walk_values(value, location) if isinstance(item, EnvVar)]
-
-
-def _rebuild(original: Any, parts: list[tuple[str | int, Any]], values: list[Any]) -> Any:
-    """``original`` with its parts replaced by ``values`` (a model or dataclass: a dict)."""
-    if all(new is old for new, (_, old) in zip(values, parts, strict=True)):
-        return original
-    if isinstance(original, list):
-        return list(values)
-    if isinstance(original, tuple):
-        return tuple(values)
-    if isinstance(original, frozenset):
-        return frozenset(values)
-    if isinstance(original, set):
-        return set(values)
-    # A mapping, a pydantic model or a dataclass: its fields as a dict, which the field
-    # being validated turns back into the model.
-    return {key: new for (key, _), new in zip(parts, values, strict=True)}
-
-
-def replace_values(
-    value: Any, replace: Callable[[Any, Location], Any], location: Location = ()
-) -> Any:
-    """``value`` with each part for which ``replace(part, location)`` gives something else
-    than :data:`KEEP` replaced by that; containers holding a replaced part are rebuilt (a
-    pydantic model or dataclass as a dict of its fields, which validating the field turns back
-    into the model), the others are kept as they are.
-
-    ``replace`` sees every value, containers before their parts. Iterative, so values nested
-    deeper than Python's recursion limit work too; a container holding itself is kept.
-    """
-    top = replace(value, location)
-    if top is not KEEP:
-        return top
-    parts = _children(value)
-    if parts is None:
-        return value
-    # Each frame: [container, location, its parts, index of the next part, new part values].
-    stack: list[list[Any]] = [[value, location, parts, 0, []]]
-    active = {id(value)}
-    while True:
-        frame = stack[-1]
-        node, loc, node_parts, index, built = frame
-        if index < len(node_parts):
-            frame[3] = index + 1
-            key, child = node_parts[index]
-            child_loc = (*loc, key)
-            new = replace(child, child_loc)
-            if new is not KEEP:
-                built.append(new)
-                continue
-            child_parts = _children(child)
-            if child_parts is None or id(child) in active:
-                built.append(child)
-                continue
-            active.add(id(child))
-            stack.append([child, child_loc, child_parts, 0, []])
-            continue
-        stack.pop()
-        active.discard(id(node))
-        result = _rebuild(node, node_parts, built)
-        if not stack:
-            return result
-        stack[-1][4].append(result)
-
-
-class _Keep:
-    def __repr__(self) -> str:
-        return "<keep>"
-
-
-#: What a ``replace`` function of :func:`replace_values` returns to leave a value alone (and
-#: look inside it).
-KEEP: Any = _Keep()
-
-
-def _show_env(item: Any, location: Location) -> Any:
-    return f"<env {item.name}>" if isinstance(item, EnvVar) else KEEP
-
-
-def _show_masked(item: Any, location: Location) -> Any:
-    if isinstance(item, EnvVar):
-        return f"<env {item.name}>"
-    if isinstance(item, SecretStr | SecretBytes):
-        return MASK
-    return KEEP
-
-
-def _env_as_json(item: Any, location: Location) -> Any:
-    return {"env": item.name} if isinstance(item, EnvVar) else KEEP
-
-
-def masked_value(value: Any) -> Any:
-    """``value`` as configuration may be shown: ``SecretStr``/``SecretBytes`` anywhere inside
-    it are the mask, and each ``EnvVar`` is ``"<env NAME>"``."""
-    return replace_values(value, _show_masked)
-
-
-def _empty_env_name(owner: str, location: Location, key: str | None = None) -> ConfigError:
-    where = location_text(location)
-    return ConfigError(
-        f"{owner}: field {where!r} reads an environment variable with an empty name "
-        f"(EnvVar(''), or {{ env = \"\" }} in a run config); give the variable's name, "
-        f"e.g. EnvVar(\"API_TOKEN\") or {{ env = \"API_TOKEN\" }}.",
-        resource_key=key,
-        field=where,
-    )
+@functools.cache
+def _env_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """Fields of ``cls`` whose default holds an ``EnvVar`` (Dagster's ``url: str =
+    EnvVar("URL")``): read where the resource comes up, like a value given."""
+    return {
+        name: info.default
+        for name, info in cls.model_fields.items()
+        if info.default is not PydanticUndefined and env_references(info.default)
+    }
 
 
 @functools.cache
@@ -250,7 +98,7 @@ def _deferred_model(cls: type[BaseModel], names: frozenset[str]) -> type[BaseMod
     return create_model(cls.__name__, __base__=cls, **overrides)
 
 
-class ConfigurableResource(BaseModel):
+class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
     """Base class for resources: configuration as pydantic fields, state in ``PrivateAttr``.
 
     Lifecycle, all optional, each called at most once per run per process:
@@ -288,15 +136,20 @@ class ConfigurableResource(BaseModel):
     #: list, dict, model... holding some), set only on unresolved resources.
     _host_env: dict[str, Any] = PrivateAttr(default_factory=dict)
 
+    #: The context this copy was brought up with (``get_resource_context``); never pickled.
+    _host_context: Any = PrivateAttr(default=None)
+
     def __init__(self, **data: Any) -> None:
         env = {name: value for name, value in data.items() if env_references(value)}
+        defaults = _env_defaults(type(self))
+        env.update((name, value) for name, value in defaults.items() if name not in data)
         if not env:
             super().__init__(**data)
             return
         for name, value in env.items():
             for location, var in env_references(value, (name,)):
                 if not var.name:
-                    raise _empty_env_name(type(self).__name__, location)
+                    raise empty_env_name(type(self).__name__, location)
         # Validate every other field now; the fields holding EnvVars are validated when they
         # are read (in the process that brings the resource up).
         checked = _deferred_model(type(self), frozenset(env)).model_validate(
@@ -308,7 +161,7 @@ class ConfigurableResource(BaseModel):
         object.__setattr__(self, "__pydantic_fields_set__", set(data))
         object.__setattr__(self, "__pydantic_extra__", None)
         object.__setattr__(self, "__pydantic_private__", None)
-        _reset_private(self)
+        reset_private(self)
         self.__pydantic_private__["_host_env"] = env  # type: ignore[index]
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -364,7 +217,7 @@ class ConfigurableResource(BaseModel):
                         continue
                 template = env[name]
                 ordered[key] = (
-                    replace_values(template, _env_as_json) if info.mode_is_json() else template
+                    replace_values(template, env_as_json) if info.mode_is_json() else template
                 )
             elif key in dumped:
                 ordered[key] = dumped.pop(key)
@@ -382,7 +235,7 @@ class ConfigurableResource(BaseModel):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         kept = state.get("__pydantic_private__") or {}
         super().__setstate__({**state, "__pydantic_private__": None})
-        _reset_private(self)
+        reset_private(self)
         self.__pydantic_private__.update(kept)  # type: ignore[union-attr]
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -421,12 +274,14 @@ class ConfigurableResource(BaseModel):
         """Whether the class replaces the default :meth:`yield_for_execution`."""
         return cls.yield_for_execution is not ConfigurableResource.yield_for_execution
 
-    def dependencies(self) -> dict[str, ConfigurableResource]:
-        """The resources this one depends on, by field name (fields holding a resource)."""
+    def dependencies(self) -> dict[str, Any]:
+        """The resources this one depends on, by field name: fields holding a resource, and
+        fields typed ``ResourceDependency[...]`` (whatever they hold, ``None`` aside)."""
+        marked = _dependency_fields(type(self))
         return {
             name: value
             for name, value in self.__dict__.items()
-            if isinstance(value, ConfigurableResource)
+            if isinstance(value, ConfigurableResource) or (name in marked and value is not None)
         }
 
     def masked_config(self, dependencies: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -446,7 +301,7 @@ class ConfigurableResource(BaseModel):
         masked: dict[str, Any] = {}
         for name, value in self.__dict__.items():
             if name in env:
-                masked[name] = replace_values(env[name], _show_env)
+                masked[name] = replace_values(env[name], show_env)
             elif name in self._host_env_fields:
                 masked[name] = MASK
             elif name in known:
@@ -488,7 +343,9 @@ class ConfigurableResource(BaseModel):
                 validate; naming key, field and variable, never the value.
         """
         if self.env_vars():
-            self._read_environment(key, environ, advice or "before the run", self.dependencies())
+            read_environment(
+                self, key, environ, advice or "before the run", self.dependencies()
+            )
 
     def instantiate(
         self,
@@ -513,73 +370,9 @@ class ConfigurableResource(BaseModel):
         if not self.env_vars():
             fresh = self.model_copy(update=dict(dependencies))
             object.__setattr__(fresh, "__pydantic_private__", None)
-            _reset_private(fresh)
+            reset_private(fresh)
             return fresh
-        return self._read_environment(key, environ, None, dependencies)
-
-    def _read_environment(
-        self,
-        key: str,
-        environ: Mapping[str, str] | None,
-        advice: str | None,
-        dependencies: Mapping[str, Any],
-    ) -> ConfigurableResource:
-        private = self.__pydantic_private__ or {}
-        env: dict[str, Any] = private.get("_host_env", {})
-        environ = os.environ if environ is None else environ
-        owner = f"resource {key!r} ({type(self).__name__})"
-        values = {name: value for name, value in self.__dict__.items() if name not in env}
-        values.update(dependencies)
-        read: list[str] = []
-        sources: dict[str, EnvVar] = {}
-
-        def read_one(item: Any, location: Location) -> Any:
-            if not isinstance(item, EnvVar):
-                return KEEP
-            if not item.name:
-                raise _empty_env_name(owner, location, key)
-            if item.name not in environ:
-                where = location_text(location)
-                if advice is None:
-                    tail = (
-                        f"which is not set in process {os.getpid()}. Set {item.name} where "
-                        f"the resource comes up."
-                    )
-                else:
-                    tail = f"which is not set. Set {item.name} {advice}; nothing was brought up."
-                raise ConfigError(
-                    f"{owner}: field {where!r} reads environment variable {item.name!r}, {tail}",
-                    resource_key=key,
-                    field=where,
-                )
-            sources[location_text(location)] = item
-            read.append(environ[item.name])
-            return environ[item.name]
-
-        for name, template in env.items():
-            values[name] = replace_values(template, read_one, (name,))
-        problem: ConfigError | None = None
-        try:
-            fresh = type(self).model_validate(values)
-        except ValidationError as exc:
-            # Built outside this block so that the ValidationError (whose text repeats the
-            # values read) is neither chained nor the context of what is raised.
-            problem = config_error_from_validation(
-                key, type(self), exc, secret_fields=sources, secrets=read
-            )
-        if problem is not None:
-            if advice is not None:
-                problem = ConfigError(
-                    f"{problem}\n  (nothing was brought up)",
-                    resource_key=problem.resource_key,
-                    field=problem.field,
-                )
-            raise problem
-        object.__setattr__(fresh, "__pydantic_private__", None)
-        _reset_private(fresh)
-        fresh.__pydantic_private__["_host_env_fields"] = frozenset(env)  # type: ignore[index]
-        fresh.__pydantic_private__["_host_env_read"] = tuple(read)  # type: ignore[index]
-        return fresh
+        return read_environment(self, key, environ, None, dependencies)
 
     # -- configured at launch (host._partial) ------------------------------------------------
 
@@ -606,94 +399,3 @@ class ConfigurableResource(BaseModel):
         from host._partial import make_partial
 
         return make_partial(cls, values)
-
-
-def _reset_private(obj: BaseModel) -> None:
-    """Set every private attribute of ``obj`` to its declared default (fresh run state)."""
-    private: dict[str, Any] = {}
-    for name, attr in type(obj).__private_attributes__.items():
-        if attr.default_factory is not None:
-            private[name] = attr.default_factory()  # type: ignore[call-arg]
-        elif attr.default is not PydanticUndefined:
-            private[name] = copy.deepcopy(attr.default)
-    object.__setattr__(obj, "__pydantic_private__", private)
-
-
-def _secret_inputs(cls: type[BaseModel], values: Mapping[str, Any]) -> list[str]:
-    """The strings given for the fields of ``cls`` typed with ``SecretStr``/``SecretBytes``."""
-    found: list[str] = []
-    for name, field in cls.model_fields.items():
-        text = repr(field.annotation)
-        if "Secret" not in text or name not in values:
-            continue
-        for _, item in walk_values(values[name]):
-            if isinstance(item, str):
-                found.append(item)
-            elif isinstance(item, SecretStr):
-                found.append(item.get_secret_value())
-    return found
-
-
-def config_error_from_validation(
-    key: str,
-    cls: type[BaseModel],
-    exc: ValidationError,
-    *,
-    secret_fields: Mapping[str, EnvVar] | None = None,
-    secrets: Iterable[str] = (),
-    values: Mapping[str, Any] | None = None,
-) -> ConfigError:
-    """Turn a pydantic ValidationError into a ConfigError that shows no input values.
-
-    Each error is one line: its location, the environment variable the value was read from
-    (when it was), and pydantic's message. The input values are left out, and the messages
-    (which a ``field_validator`` of the resource may have written quoting its input) are masked
-    with ``secrets``, the values given for secret-typed fields in ``values``, and the secrets
-    inside them. The ValidationError is not chained (its text repeats the inputs): raise the
-    result ``from None``, or outside the ``except`` block.
-
-    Args:
-        key: the resource key.
-        cls: the resource (or model) class that was validated.
-        exc: what validating raised.
-        secret_fields: location (``"field"`` or ``"field.0.sub"``) -> the EnvVar its value was
-            read from.
-        secrets: values read from the environment, masked in the messages.
-        values: the values that were validated, to mask those given for secret fields.
-    """
-    from host._secrets import mask, secrets_in
-
-    secret_fields = secret_fields or {}
-    hidden = [*secrets]
-    if values is not None:
-        hidden += _secret_inputs(cls, values)
-        for value in values.values():
-            hidden += secrets_in(value)
-    lines = []
-    first_field: str | None = None
-    for problem in validation_problems(exc, whole="(model)"):
-        loc = problem.where
-        first_field = first_field or loc
-        source = ""
-        var = _source(secret_fields, loc)
-        if var is not None:
-            source = f" (read from environment variable {var.name})"
-        lines.append(f"  {loc}{source}: {mask(problem.message, hidden)}")
-    return ConfigError(
-        f"resource {key!r} ({cls.__name__}) has invalid configuration:\n" + "\n".join(lines),
-        resource_key=key,
-        field=first_field,
-    )
-
-
-def _source(secret_fields: Mapping[str, EnvVar], loc: str) -> EnvVar | None:
-    """The EnvVar read for location ``loc``, or for the part of a field that holds it."""
-    if loc in secret_fields:
-        return secret_fields[loc]
-    inside = [var for where, var in secret_fields.items() if where.startswith(loc + ".")]
-    if len(inside) == 1:
-        return inside[0]
-    for where, var in secret_fields.items():
-        if loc.startswith(where + "."):
-            return var
-    return None

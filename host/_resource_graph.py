@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from host._errors import DefinitionError
+from host._function_resource import ResourceDefinition, describe_function_resource
 from host._resource import ConfigurableResource
 
 __all__ = ["ResourceGraph", "ResourceNode"]
@@ -57,6 +58,7 @@ class ResourceGraph:
             if canonical != key:
                 # The same object under a second key: an alias of the first node.
                 nodes[key] = nodes[canonical]
+        _require_keys(nodes)
         return cls(nodes)
 
     def __reduce__(self) -> tuple[type[ResourceGraph], tuple[dict[str, ResourceNode]]]:
@@ -122,6 +124,20 @@ class ResourceGraph:
             resource = self.nodes[key].resource
             if isinstance(resource, ConfigurableResource):
                 resource.check_environment(key, advice=advice)
+            elif isinstance(resource, ResourceDefinition) and resource.env_vars():
+                resource.instantiate(key)
+
+    def check_config(self, keys: Iterable[str]) -> None:
+        """The config of every function resource that bringing up ``keys`` needs is complete
+        and valid (the parts read from the environment aside), before anything comes up.
+
+        Raises:
+            ConfigError: naming the resource key, field and problem.
+        """
+        for key in self.closure(keys):
+            resource = self.nodes[key].resource
+            if isinstance(resource, ResourceDefinition):
+                resource.check_config(key)
 
     def types(self) -> dict[str, type]:
         """Top-level key -> class of the configured object."""
@@ -177,6 +193,59 @@ class _Visit:
             if isinstance(value, ConfigurableResource)
             else iter(())
         )
+
+
+def _require_keys(nodes: dict[str, ResourceNode]) -> None:
+    """Add the edges of function resources' ``required_resource_keys`` (to top-level keys).
+
+    Raises:
+        DefinitionError: a required key is no resource of the run, or the keys form a cycle.
+    """
+    for key, node in list(nodes.items()):
+        resource = node.resource
+        if key != node.key or not isinstance(resource, ResourceDefinition):
+            continue
+        deps = cast(dict[str, str], node.deps)
+        for required in sorted(resource.required_resource_keys):
+            if required not in nodes or "." in required:
+                known = sorted(k for k in nodes if "." not in k)
+                raise DefinitionError(
+                    f"resource {key!r} ({describe_function_resource(resource.resource_fn)}) "
+                    f"requires resource key {required!r} (required_resource_keys), which no "
+                    f"resource of the run has (resources: {known or 'none'}). Add "
+                    f"resources={{{required!r}: ...}}, or remove it from required_resource_keys."
+                )
+            deps[required] = nodes[required].key
+    if any(isinstance(node.resource, ResourceDefinition) for node in nodes.values()):
+        _no_cycle(nodes)
+
+
+def _no_cycle(nodes: Mapping[str, ResourceNode]) -> None:
+    """No chain of dependencies leads from a resource back to itself (iterative DFS)."""
+    done: set[str] = set()
+    for start in nodes:
+        if start in done:
+            continue
+        path = [nodes[start].key]
+        on_path = set(path)
+        stack = [iter(nodes[path[0]].deps.values())]
+        while stack:
+            for dep in stack[-1]:
+                if dep in on_path:
+                    chain = " -> ".join([*path[path.index(dep):], dep])
+                    raise DefinitionError(
+                        f"resource {dep!r} depends on itself through required_resource_keys "
+                        f"({chain}); a resource cannot be its own dependency."
+                    )
+                if dep not in done:
+                    path.append(dep)
+                    on_path.add(dep)
+                    stack.append(iter(nodes[dep].deps.values()))
+                    break
+            else:
+                stack.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
 
 
 def _cycle(path: list[_Visit], field: str, dep: Any) -> DefinitionError:

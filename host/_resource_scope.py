@@ -22,11 +22,11 @@ from host._errors import ResourceTeardownError
 from host._events import Event
 from host._lifecycle import ProcessRun
 from host._plugins import make_plugin_manager
-from host._resource import masked_value
 from host._resource_graph import ResourceGraph
 from host._run import _event_sink
 from host._runtime import AwaitableRunner, CallerLoop, OwnLoop
 from host._scoped_plugins import with_scoped_plugins
+from host._values import masked_value
 
 __all__ = ["ResourceScope", "build_init_resource_context", "open_resource", "open_resources"]
 
@@ -138,6 +138,7 @@ class ResourceScope(Generic[T]):
         if self._state != "new":
             raise RuntimeError(f"{self!r} was already used; call open_resource(s) again")
         self._state = "open"
+        self._graph.check_config(self._keys)
         self._graph.check_environment(
             self._keys, "(e.g. with pytest's monkeypatch.setenv)"
         )

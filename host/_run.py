@@ -102,6 +102,7 @@ def run_assets(
     """
     run_id = run_id or uuid.uuid4().hex
     graph, plan = prepare_run(assets, resources, selection, run_config)
+    graph.check_config(plan.resource_keys())
     chosen = resolve_executor(executor, executor_config)
     chosen.check(plan, graph)
     if chosen.shares_environment:

@@ -22,8 +22,11 @@ from typing import Any, TypeVar
 
 from pydantic import SecretBytes, SecretStr
 
+from host._envvar import EnvVar
 from host._events import ErrorInfo
-from host._resource import MASK, ConfigurableResource, EnvVar, walk_values
+from host._function_resource import ResourceDefinition
+from host._resource import ConfigurableResource
+from host._values import MASK, walk_values
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -77,7 +80,7 @@ def secrets_in(value: Any) -> list[str]:
     return found
 
 
-def secrets_of(resource: ConfigurableResource) -> set[str]:
+def secrets_of(resource: ConfigurableResource | ResourceDefinition) -> set[str]:
     """The secret values ``resource`` holds itself (not those of its dependencies).
 
     Every ``SecretStr``/``SecretBytes`` in its fields, at any depth; every value read from the
@@ -85,6 +88,8 @@ def secrets_of(resource: ConfigurableResource) -> set[str]:
     kept as validated too); and the current value of each ``EnvVar`` still to be read.
     """
     found: set[str] = set()
+    if isinstance(resource, ResourceDefinition):
+        return {value for value in resource.secret_values() if len(value) >= MIN_SECRET_LENGTH}
     private = resource.__pydantic_private__ or {}
     found.update(private.get("_host_env_read", ()))
     env_fields = private.get("_host_env_fields", frozenset())
@@ -107,14 +112,16 @@ def secret_values(resources: Mapping[str, Any]) -> list[str]:
     """
     found: set[str] = set()
     seen: set[int] = set()
-    stack = [value for value in resources.values() if isinstance(value, ConfigurableResource)]
+    kinds = (ConfigurableResource, ResourceDefinition)
+    stack = [value for value in resources.values() if isinstance(value, kinds)]
     while stack:
         resource = stack.pop()
         if id(resource) in seen:
             continue
         seen.add(id(resource))
         found.update(secrets_of(resource))
-        stack.extend(resource.dependencies().values())
+        if isinstance(resource, ConfigurableResource):
+            stack.extend(v for v in resource.dependencies().values() if isinstance(v, kinds))
     return sorted(found, key=len, reverse=True)
 
 

@@ -177,6 +177,7 @@ def test_the_issue_shape_loads_and_runs(
         "selection",
         "timeout",
         "resource_timeouts",
+        "run_config",
     }
 
 

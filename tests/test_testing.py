@@ -32,7 +32,7 @@ from host import (
     run_assets,
 )
 from host._hookspecs import ResourceSpec, RunSpec
-from host._resource import MASK
+from host._values import MASK
 from host.testing import (
     ResourceCheckError,
     build_init_resource_context,

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from host import AssetExecutionContext, ConfigurableResource, InitResourceContext, asset, run_assets
-from host._resource import MASK
+from host._values import MASK
 from tests.dists import HOST, environ
 
 ROOT = Path(__file__).resolve().parent.parent
