@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     )
     from host._hookspecs import hookimpl, hookspec
     from host._invocation import build_asset_context
+    from host._resource_scope import build_init_resource_context
     from host._plugin_api import PLUGIN_API_VERSION
     from host._run import run_assets
     from host.executors import Executor, ExecutorConfig, RunState
@@ -84,6 +85,7 @@ _LAZY = {
     **dict.fromkeys(("hookimpl", "hookspec"), "host._hookspecs"),
     "PLUGIN_API_VERSION": "host._plugin_api",
     "build_asset_context": "host._invocation",
+    "build_init_resource_context": "host._resource_scope",
     "run_assets": "host._run",
 }
 
@@ -134,6 +136,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "__version__",
     "asset",
     "build_asset_context",
+    "build_init_resource_context",
     "discover_plugins",
     "hookimpl",
     "hookspec",

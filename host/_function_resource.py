@@ -163,6 +163,19 @@ class ResourceDefinition:
         """A resource that gives ``None``."""
         return ResourceDefinition.hardcoded_resource(None, description)
 
+    @staticmethod
+    def mock_resource(description: str | None = None) -> ResourceDefinition:
+        """A resource that gives a ``unittest.mock.MagicMock`` (a mock does not pickle: for
+        tests on ``in_process``)."""
+        from unittest import mock
+
+        return ResourceDefinition.hardcoded_resource(mock.MagicMock(), description)
+
+    @staticmethod
+    def string_resource(description: str | None = None) -> ResourceDefinition:
+        """A resource whose configuration is one string, given to assets as it is."""
+        return ResourceDefinition(_config_itself, config_schema=str, description=description)
+
     @property
     def is_hardcoded(self) -> bool:
         """Whether it gives a fixed value (:meth:`hardcoded_resource`)."""
@@ -196,10 +209,11 @@ class ResourceDefinition:
         fresh._checked = fresh._schema.validate(self._owner(None), "", config, deferred=True)
         return fresh
 
-    def host_with_launch_config(self, values: Mapping[str, Any]) -> ResourceDefinition:
+    def host_with_launch_config(self, values: Any) -> ResourceDefinition:
         """This definition with the config a run gives at launch (``run_config``'s
-        ``resources.KEY.config``); see :meth:`configured`."""
-        return self.configured(dict(values))
+        ``resources.KEY.config``: a table, or one value for a one-type ``config_schema``); see
+        :meth:`configured`."""
+        return self.configured(dict(values) if isinstance(values, Mapping) else values)
 
     @property
     def config(self) -> Any:
@@ -402,3 +416,8 @@ def resource(
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _config_itself(context: Any) -> Any:
+    """:meth:`ResourceDefinition.string_resource`'s function: its configuration."""
+    return context.resource_config

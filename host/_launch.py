@@ -234,7 +234,9 @@ def rebuild_resource(key: str, resource: Any, values: Any, deps: Mapping[str, An
     except ConfigError as exc:
         if exc.resource_key is not None:
             raise
-        problem = ConfigError(str(exc), resource_key=key, field=exc.field)
+        problem = ConfigError(
+            f"run_config['resources'][{key!r}]['config']: {exc}", resource_key=key, field=exc.field
+        )
     except ValidationError as exc:
         problem = config_error_from_validation(key, type(resource), exc)
     raise problem

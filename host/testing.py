@@ -8,6 +8,7 @@ plugin's tests exercise what production does:
   resources are up, giving what assets would receive; setup errors are
   :class:`host.ResourceSetupError`, as in a run.
 * :func:`build_init_resource_context`: a context for calling one lifecycle method directly.
+* :func:`build_asset_context`: a context for calling an asset directly (as ``host`` exports it).
 * :func:`register_plugin`: a temporary hook plugin for a block of a test.
 * :func:`check_resource_class`: the conformance check a plugin's test suite calls; it raises
   :class:`ResourceCheckError` (an ``AssertionError``) naming each failed check.
@@ -21,6 +22,7 @@ fixtures: ``host_resource``, ``host_resources``, ``host_plugin``, ``host_executo
 from __future__ import annotations
 
 from host._conformance import ResourceCheckError, check_resource_class
+from host._invocation import build_asset_context
 from host._resource_scope import (
     ResourceScope,
     build_init_resource_context,
@@ -32,6 +34,7 @@ from host._scoped_plugins import register_plugin
 __all__ = [
     "ResourceCheckError",
     "ResourceScope",
+    "build_asset_context",
     "build_init_resource_context",
     "check_resource_class",
     "open_resource",

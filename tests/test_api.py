@@ -47,6 +47,7 @@ PUBLIC = {
     "__version__",
     "asset",
     "build_asset_context",
+    "build_init_resource_context",
     "discover_plugins",
     "hookimpl",
     "hookspec",

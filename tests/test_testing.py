@@ -49,6 +49,7 @@ GUIDE = Path(__file__).resolve().parent.parent / "specs" / "authors-guide.md"
 PUBLIC = {
     "ResourceCheckError",
     "ResourceScope",
+    "build_asset_context",
     "build_init_resource_context",
     "check_resource_class",
     "open_resource",
