@@ -54,7 +54,8 @@ class ResourceSpec:
         result is ignored.
 
         Args:
-            resource: the run's fresh instance of the resource.
+            resource: the run's fresh instance of the resource (for a function resource, the
+                run's copy of its ``host.ResourceDefinition``).
             context: the resource's init context (key, masked config, run id, dependencies).
         """
 
@@ -76,7 +77,8 @@ class ResourceSpec:
         that wraps it, to act when the resource comes up and goes down.
 
         Args:
-            resource: the run's fresh instance of the resource.
+            resource: the run's fresh instance of the resource (for a function resource, the
+                run's copy of its ``host.ResourceDefinition``).
             context: the resource's init context.
 
         Returns:
@@ -96,7 +98,8 @@ class ResourceSpec:
         resources are still torn down. First non-``None`` result stops the call.
 
         Args:
-            resource: the instance that was set up.
+            resource: the instance that was set up (for a function resource, the run's copy
+                of its ``host.ResourceDefinition``).
             context: the same init context setup received.
         """
 
