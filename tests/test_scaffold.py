@@ -92,9 +92,12 @@ def test_the_generated_plugin_builds_a_clean_wheel_installs_and_its_tests_pass(
     )
     env = {**os.environ, "PYTHONPATH": str(site), "HOST_DISABLE_PLUGINS": ",".join(others)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-v"],
+        # From outside the package's folder, so that it is imported from the install, not
+        # from its sources (python -m puts the working folder first on sys.path).
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-v"]
+        + ["--rootdir", str(root), "-c", str(root / "pyproject.toml"), str(root / "tests")],
         check=False,
-        cwd=root,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
