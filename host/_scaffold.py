@@ -256,6 +256,9 @@ exclude = ["__pycache__", "*.pyc"]
 include = ["/${package}", "/tests", "/README.md", "/LICENSE"]
 exclude = ["__pycache__", "*.pyc"]
 
+[tool.ruff]
+line-length = 100
+
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 addopts = "-ra"
@@ -484,9 +487,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host import asset
 
 import ${package}
-from host import asset
 from ${package} import ENV_VAR, read_records
 
 
@@ -608,8 +611,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from host import ConfigurableResource, InitResourceContext, asset, run_assets
+
 from ${package} import ${cls}
 
 #: The tests that take `host_run` run on this executor only.
@@ -690,10 +693,13 @@ def test_a_failure_skips_downstream_and_resources_still_go_down(
 
 
 def test_runs_by_name_and_by_class(tmp_path: Path) -> None:
-    for index, executor in enumerate(("${type}", ${cls})):
-        path = tmp_path / f"journal-{index}.txt"
-        result = run_assets([numbers], {"journal": Journal(path=str(path))}, executor=executor)
-        assert result.outputs["numbers"] == [1, 2, 3]
+    by_name = run_assets(
+        [numbers], {"journal": Journal(path=str(tmp_path / "a"))}, executor="${type}"
+    )
+    by_class = run_assets(
+        [numbers], {"journal": Journal(path=str(tmp_path / "b"))}, executor=${cls}
+    )
+    assert by_name.outputs == by_class.outputs == {"numbers": [1, 2, 3]}
 
 
 def test_is_registered_as_an_executor() -> None:
@@ -712,9 +718,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from pydantic import Field, PrivateAttr, SecretStr
-
 from host import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr, SecretStr
 
 __all__ = ["${cls}"]
 
@@ -771,7 +776,8 @@ from ${package} import ${cls}
 
 def test_is_a_well_formed_resource(tmp_path: Path) -> None:
     check_resource_class(
-        ${cls}, config={"path": str(tmp_path / "out.txt"), "token": "an-example-secret"}
+        ${cls},
+        config={"path": str(tmp_path / "out.txt"), "token": "an-example-secret"},
     )
 
 

@@ -94,8 +94,17 @@ def test_the_generated_plugin_builds_a_clean_wheel_installs_and_its_tests_pass(
     result = subprocess.run(
         # From outside the package's folder, so that it is imported from the install, not
         # from its sources (python -m puts the working folder first on sys.path).
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-v"]
-        + ["--rootdir", str(root), "-c", str(root / "pyproject.toml"), str(root / "tests")],
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"),
+            *(
+                "-v",
+                "--rootdir",
+                str(root),
+                "-c",
+                str(root / "pyproject.toml"),
+                str(root / "tests"),
+            ),
+        ],
         check=False,
         cwd=tmp_path,
         env=env,
@@ -197,3 +206,29 @@ def test_the_command_helpers_parse_and_report(tmp_path: Path) -> None:
     assert 'pip install -e ".[test]"' in lines[0]
     with pytest.raises(ScaffoldError):
         run(args, lines.append)
+
+
+def test_every_kind_is_clean_under_ruff(tmp_path: Path) -> None:
+    roots = [scaffold_plugin(f"lint-{kind}", tmp_path, kind) for kind in sorted(KINDS)]
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "E,F,W,I,B,UP"]
+        + [str(root) for root in roots],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.slow
+def test_every_kind_is_clean_under_mypy_strict(tmp_path: Path) -> None:
+    roots = [scaffold_plugin(f"types-{kind}", tmp_path, kind) for kind in sorted(KINDS)]
+    packages = [str(next(root.glob("host_plugin_*"))) for root in roots]
+    types = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert types.returncode == 0, types.stdout + types.stderr
