@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from host._asset import AssetDefinition, asset
+from host._asset import AssetDefinition, ResourceParam, asset, with_resources
+from host._asset_config import Config
 from host._context import AssetExecutionContext, InitResourceContext
 from host._errors import (
     ConfigError,
@@ -27,6 +28,7 @@ from host._errors import (
     RunFailure,
     RunTimeoutError,
     WorkerDiedError,
+    WorkerError,
 )
 from host._lazy import lazy_names
 from host._resource import ConfigurableResource, EnvVar
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
         RunStarted,
     )
     from host._hookspecs import hookimpl, hookspec
+    from host._invocation import build_asset_context
     from host._plugin_api import PLUGIN_API_VERSION
     from host._run import run_assets
     from host.executors import Executor, ExecutorConfig, RunState
@@ -76,6 +79,7 @@ _LAZY = {
     **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host.executors"),
     **dict.fromkeys(("hookimpl", "hookspec"), "host._hookspecs"),
     "PLUGIN_API_VERSION": "host._plugin_api",
+    "build_asset_context": "host._invocation",
     "run_assets": "host._run",
 }
 
@@ -90,6 +94,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "AssetSkipped",
     "AssetStarted",
     "AssetSucceeded",
+    "Config",
     "ConfigError",
     "ConfigurableResource",
     "DefinitionError",
@@ -106,6 +111,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "PluginInfo",
     "ResourceError",
     "ResourceEvent",
+    "ResourceParam",
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunConfig",
@@ -116,11 +122,14 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
+    "build_asset_context",
     "discover_plugins",
     "hookimpl",
     "hookspec",
     "load_run_config",
     "run_assets",
+    "with_resources",
 ]

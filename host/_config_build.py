@@ -16,15 +16,17 @@ from __future__ import annotations
 import difflib
 import graphlib
 import importlib
+import inspect
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from host._asset import AssetDefinition
+from host._asset_config import is_config_class
 from host._config_schema import (
     EnvRef,
     ResourceRef,
@@ -33,19 +35,20 @@ from host._config_schema import (
     RunConfigFile,
     env_refs_in,
 )
-from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, suggest
+from host._discovery import PluginInfo, discover_plugins, load_entry_point, lookup, names_in
 from host._errors import (
     ConfigError,
     DefinitionError,
     HostError,
     PluginError,
-    describe_validation,
+    validation_problems,
     with_prefix,
 )
 from host._events import describe_exception, safe_repr
-from host._graph import build_plan
+from host._graph import Plan
 from host._interrupts import SignalExit
-from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
+from host._launch import prepare_run
+from host._plugin_api import EXECUTORS_GROUP, PLUGINS_GROUP, RESOURCES_GROUP
 from host._resource import (
     ConfigurableResource,
     EnvVar,
@@ -53,42 +56,71 @@ from host._resource import (
     env_references,
     location_text,
 )
-from host._resource_graph import ResourceGraph
 from host._switches import current_switches, use_switches
 from host._timeouts import PhaseTimeouts
 from host.executors.base import Executor
-from host.executors.registry import executor_class
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "as_text", "hint"]
+
+
+def as_text(items: Iterable[object], empty: str = "none") -> str:
+    """A list for a message, as text: ``a, b, c`` (``empty`` when there is none)."""
+    return ", ".join(str(item) for item in items) or empty
+
+
+def hint(name: str, known: Sequence[str], what: str) -> str:
+    """``did you mean 'x'? `` for the close names of ``known``, then what is known, as text."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    mean = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f"{mean}{what}: {as_text(known)}"
 
 
 class Builder:
     """Turns a validated file into a :class:`RunConfig`, collecting every problem."""
 
-    def __init__(self, path: Path, file: RunConfigFile) -> None:
+    def __init__(
+        self, path: Path, file: RunConfigFile, selection_label: str = "run.selection"
+    ) -> None:
         self.path = path
         self.file = file
+        #: How messages name the selection (``--select`` when it came from the command line).
+        self.selection_label = selection_label
         self.problems: list[HostError] = []
         self.switches = current_switches().merged(file.plugins.disable, file.plugins.enable)
 
     def build(self) -> RunConfig | None:
-        """The run config, or ``None`` when :attr:`problems` lists what is wrong."""
+        """The run config, or ``None`` when :attr:`problems` lists what is wrong.
+
+        Every part is checked even when another part is wrong (an unknown executor does not
+        hide a bad resource, selection or asset parameter); only what depends on a part that
+        failed is left out (the plan needs every resource built and the assets imported).
+        """
         self._extend_sys_path()
         with use_switches(self.switches):
             executor, shares_environment = self._executor()
             resources, types = self._resources(shares_environment)
             self._enabled_plugins()
+        before = len(self.problems)
         assets = self._assets()
-        selection = tuple(self.file.run.selection) if self.file.run.selection is not None else None
+        selection: tuple[str, ...] | None = None
         planned: tuple[str, ...] = ()
-        if not self.problems and executor is not None:
-            try:
-                graph = ResourceGraph.build(resources)
-                plan = build_plan(assets, graph, selection)
-                executor(self.file.run.executor_config).check(plan, graph)
-                planned = plan.order
-            except HostError as exc:
-                self.problems.append(exc)
+        if len(self.problems) == before:  # the assets imported: check what names them
+            all_built = set(resources) == set(self.file.resources)
+            parameters_ok = self._parameters(assets, resources, all_built)
+            full: Plan | None = None
+            if parameters_ok and all_built:
+                try:
+                    graph, full = prepare_run(assets, resources, None, None)
+                except HostError as exc:
+                    self.problems.append(exc)
+            selection = self._selection([a.key for a in assets], full)
+            if not self.problems and executor is not None and full is not None:
+                try:
+                    graph, plan = prepare_run(assets, resources, selection, None)
+                    executor(self.file.run.executor_config).check(plan, graph)
+                    planned = plan.order
+                except HostError as exc:
+                    self.problems.append(exc)
         if self.problems or executor is None:
             return None
         return RunConfig(
@@ -125,19 +157,35 @@ class Builder:
     def _executor(self) -> tuple[type[Executor] | None, bool]:
         run = self.file.run
         try:
-            cls = executor_class(run.executor, run.executor_distribution)
+            info = lookup(EXECUTORS_GROUP, run.executor, distribution=run.executor_distribution)
+            if info is None:
+                raise DefinitionError(
+                    f"no executor is called {run.executor!r}; "
+                    f"{hint(run.executor, names_in(EXECUTORS_GROUP), 'installed')} "
+                    f"(`host executors` lists them)."
+                )
+            cls: type[Executor] = load_entry_point(info)
         except HostError as exc:
             self.problems.append(with_prefix(exc, "run.executor: "))
             return None, True
         try:
             cls.Config.model_validate(run.executor_config)
         except ValidationError as exc:
-            details = describe_validation(exc, whole="(config)")
-            self.problems.append(
-                ConfigError(
-                    f"run.executor_config: invalid for executor {run.executor!r}: {details}"
-                )
-            )
+            settings = list(cls.Config.model_fields)
+            for problem in validation_problems(exc, whole="(table)"):
+                where = f"run.executor_config.{problem.where}"
+                if problem.type == "extra_forbidden":
+                    name = str(problem.loc[-1])
+                    text = (
+                        f"{where}: executor {run.executor!r} has no setting {name!r}; "
+                        f"{hint(name, settings, 'its settings')} (`host executors "
+                        f"{run.executor}`)"
+                    )
+                elif problem.type == "missing":
+                    text = f"{where}: required setting of executor {run.executor!r} is missing"
+                else:
+                    text = f"{where}: invalid for executor {run.executor!r}: {problem.message}"
+                self.problems.append(ConfigError(text))
             return cls, True
         # Whether assets run in this environment can depend on the settings (a Dask cluster the
         # run starts, or one at an address): ask a configured instance (it starts nothing).
@@ -161,7 +209,7 @@ class Builder:
                 self.problems.append(
                     ConfigError(
                         f"plugins.enable[{index}]: no hook plugin is called {name!r}; "
-                        f"{suggest(PLUGINS_GROUP, name)}."
+                        f"{hint(name, names_in(PLUGINS_GROUP), 'installed')}."
                     )
                 )
                 continue
@@ -186,13 +234,11 @@ class Builder:
                 if not isinstance(value, ResourceRef):
                     continue
                 if value.resource not in sections:
-                    close = difflib.get_close_matches(value.resource, list(sections), n=1)
-                    hint = f" Did you mean {close[0]!r}?" if close else ""
                     self.problems.append(
                         ConfigError(
                             f"resource {key!r}: field {field!r} refers to resource "
-                            f"{value.resource!r}, which is not in [resources] (defined: "
-                            f"{sorted(sections)}).{hint}",
+                            f"{value.resource!r}, which has no [resources.{value.resource}] "
+                            f"table; {hint(value.resource, sorted(sections), 'defined')}.",
                             resource_key=key,
                             field=field,
                         )
@@ -251,7 +297,7 @@ class Builder:
                 hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise ConfigError(
                 f"resource {key!r} ({cls.__name__}): unknown config field "
-                f"{', '.join(hints)}; its fields are {sorted(cls.model_fields)}. See "
+                f"{', '.join(hints)}; its fields are {as_text(sorted(cls.model_fields))}. See "
                 f"`host resources {section.type}`.",
                 resource_key=key,
                 field=unknown[0],
@@ -288,6 +334,95 @@ class Builder:
         # Raised here, not in the except block: the ValidationError's text repeats the
         # values, so it is neither chained nor kept as the context.
         raise problem
+
+    # -- asset parameters and selection, in the file's words ---------------------------------
+
+    def _parameters(
+        self,
+        assets: Sequence[AssetDefinition],
+        resources: Mapping[str, ConfigurableResource],
+        all_built: bool,
+    ) -> bool:
+        """Every asset parameter names an asset, a ``[resources.KEY]`` table or ``context``
+        (or has a default); a problem for each that does not. Whether all did."""
+        asset_keys = [a.key for a in assets]
+        resource_keys = sorted(self.file.resources)
+        built = [type(resource) for resource in resources.values()]
+        ok = True
+        for definition in assets:
+            try:
+                hints = definition.type_hints
+            except Exception:  # the plan reports hints that cannot be read
+                continue
+            for parameter in definition.parameters:
+                name = parameter.name
+                where = f"asset {definition.key!r}, parameter {name!r}"
+                annotation = hints.get(name)
+                if isinstance(annotation, type) and issubclass(annotation, ConfigurableResource):
+                    if name in self.file.resources or not all_built:
+                        continue
+                    if any(issubclass(kind, annotation) for kind in built):
+                        continue
+                    ok = False
+                    self.problems.append(
+                        DefinitionError(
+                            f"{where}: needs a {annotation.__name__} resource, and no "
+                            f"[resources.KEY] table gives one. Add a [resources.{name}] table "
+                            f"with type = {_type_names(annotation)}."
+                        )
+                    )
+                    continue
+                if name in asset_keys or name in self.file.resources or name == "context":
+                    continue
+                if name in definition.resource_defs or is_config_class(annotation):
+                    continue  # bound by the asset itself, or its config (defaults, for now)
+                if parameter.default is not inspect.Parameter.empty:
+                    continue
+                ok = False
+                close = difflib.get_close_matches(name, [*asset_keys, *resource_keys], n=1)
+                mean = f"did you mean {close[0]!r}? " if close else ""
+                self.problems.append(
+                    DefinitionError(
+                        f"{where}: no asset, [resources.{name}] table or 'context' is called "
+                        f"{name!r}; {mean}assets: {as_text(asset_keys)}; resources: "
+                        f"{as_text(resource_keys)}. Add a [resources.{name}] table with its "
+                        f"type, add the asset to [run] assets, or give the parameter a default."
+                    )
+                )
+        return ok
+
+    def _selection(self, asset_keys: Sequence[str], plan: Plan | None) -> tuple[str, ...] | None:
+        """The asset keys ``selection`` names: ``name`` (with its upstream assets, which always
+        run), ``+name`` (the same, said explicitly) and ``name+`` (with its downstream assets
+        too). A problem for each term naming no asset; ``None`` when there is no selection."""
+        terms = self.file.run.selection
+        if terms is None:
+            return None
+        label = self.selection_label
+        if not terms:
+            example = f" (e.g. {asset_keys[0]!r})" if asset_keys else ""
+            self.problems.append(
+                ConfigError(
+                    f"{label} selects no asset; name one or more{example}, or leave it out to "
+                    f"run every asset."
+                )
+            )
+            return None
+        downstream = _descendants(plan) if plan is not None else {}
+        keys: dict[str, None] = {}
+        for index, term in enumerate(terms):
+            name = term.removeprefix("+").removesuffix("+")
+            where = f"{label}[{index}] {term!r}"
+            if name not in asset_keys:
+                what = "names no asset" if not name else f"no asset is called {name!r}"
+                self.problems.append(
+                    DefinitionError(f"{where}: {what}; {hint(name, asset_keys, 'assets')}.")
+                )
+                continue
+            keys[name] = None
+            if term.endswith("+"):
+                keys.update(dict.fromkeys(downstream.get(name, ())))
+        return tuple(keys)
 
     # -- assets -----------------------------------------------------------------------------
 
@@ -354,8 +489,8 @@ class Builder:
                     name for name, v in vars(module).items() if isinstance(v, AssetDefinition)
                 )
                 raise DefinitionError(
-                    f"module {module_name!r} has no attribute {attribute!r}; its assets are "
-                    f"{known or 'none'}."
+                    f"module {module_name!r} has no attribute {attribute!r}; its assets: "
+                    f"{as_text(known)}."
                 )
             obj = getattr(obj, part)
         if isinstance(obj, AssetDefinition):
@@ -381,8 +516,8 @@ def _resource_type(
     if info is None:
         raise ConfigError(
             f"resource {key!r}: unknown type {section.type!r}; "
-            f"{suggest(RESOURCES_GROUP, section.type)}. Install the package that provides it "
-            f"(`host resources` lists the installed types).",
+            f"{hint(section.type, names_in(RESOURCES_GROUP), 'installed')}. Install the package "
+            f"that provides it (`host resources` lists the installed types).",
             resource_key=key,
             field="type",
         )
@@ -392,3 +527,25 @@ def _resource_type(
         raise with_prefix(exc, f"resource {key!r}: type {section.type!r}: ") from exc.__cause__
     return cls, info
 
+
+
+def _descendants(plan: Plan) -> dict[str, list[str]]:
+    """Asset key -> every asset downstream of it, in the plan's order."""
+    direct = plan.downstream()
+    result: dict[str, list[str]] = {}
+    for key in reversed(plan.order):
+        below: dict[str, None] = {}
+        for child in direct[key]:
+            below[child] = None
+            below.update(dict.fromkeys(result[child]))
+        result[key] = [k for k in plan.order if k in below]
+    return result
+
+
+def _type_names(cls: type) -> str:
+    """The ``type = ...`` values that give ``cls`` (installed entry points naming it), as text."""
+    value = f"{cls.__module__}:{cls.__qualname__}"
+    names = sorted({i.name for i in discover_plugins(RESOURCES_GROUP) if i.value == value})
+    if names:
+        return " or ".join(f'"{name}"' for name in names)
+    return "the resource type that provides it (`host resources` lists the installed types)"

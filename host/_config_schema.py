@@ -95,7 +95,10 @@ class RunSection(BaseModel):
         default_factory=dict, description="The executor's settings, validated by the executor."
     )
     selection: list[str] | None = Field(
-        default=None, description="Asset keys to run, with their upstream assets; default: all."
+        default=None,
+        description="Asset keys to run, each with its upstream assets (which always run: no "
+        'output is stored between runs); "+name" says so explicitly, "name+" adds every asset '
+        "downstream of name. Default: all.",
     )
     pythonpath: list[str] = Field(
         default_factory=list,

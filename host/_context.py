@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import logging
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from host._events import ResourcePhase
 
-__all__ = ["AssetExecutionContext", "InitResourceContext", "Runtime"]
+__all__ = ["AssetExecutionContext", "InitResourceContext", "Resources", "Runtime"]
 
 T = TypeVar("T")
 
@@ -86,6 +86,61 @@ class InitResourceContext:
         return _adapter(run_id=self.run_id, resource_key=self.resource_key)
 
 
+class Resources:
+    """``context.resources``: the resources an asset uses, up, by key (Dagster's namespace).
+
+    Attribute access (``context.resources.db``) and item access (``context.resources["db"]``)
+    both work; ``"db" in context.resources``, ``len`` and iteration over the keys too. An
+    unknown key is an ``AttributeError``/``KeyError`` that says how to declare it.
+    """
+
+    __slots__ = ("_owner", "_values")
+
+    def __init__(self, values: Mapping[str, Any], owner: str = "") -> None:
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_owner", owner)
+
+    def _missing(self, key: str) -> str:
+        known = sorted(self._values) or "none"
+        return (
+            f"{self._owner or 'this context'} has no resource {key!r} in context.resources "
+            f"(it has: {known}). Declare it with @asset(required_resource_keys={{{key!r}}}) or "
+            f"a parameter, and bind a resource to {key!r}."
+        )
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(self._missing(key)) from None
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise KeyError(self._missing(key)) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("context.resources is read-only")
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._values)
+
+    def __repr__(self) -> str:
+        return f"<Resources {', '.join(sorted(self._values)) or '(none)'}>"
+
+
 @dataclass(frozen=True, eq=False)
 class AssetExecutionContext:
     """What an asset receives as its ``context`` parameter.
@@ -97,12 +152,22 @@ class AssetExecutionContext:
         pid: the process running the asset.
     """
 
+    #: Made by :func:`host.build_asset_context`: calling an asset with it brings resources up.
+    _host_direct: ClassVar[bool] = False
+
     run_id: str
     asset_key: str
     executor: str = "in_process"
     pid: int = field(default_factory=os.getpid)
     #: The run's per-process runtime (event loop, hooks); for the host's built-in plugin.
     _runtime: Runtime | None = field(default=None, repr=False)
+    #: Resource key -> the resource up, for every resource the asset takes.
+    _resources: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def resources(self) -> Resources:
+        """The resources the asset takes (parameters and ``required_resource_keys``), up."""
+        return Resources(self._resources, f"asset {self.asset_key!r}")
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

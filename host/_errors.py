@@ -15,6 +15,8 @@ everything the framework means with one ``except``::
     │   ├── ResourceSetupError       bringing the resource up failed
     │   └── ResourceTeardownError    tearing it down failed
     ├── WorkerDiedError          a worker process died while it ran an asset
+    ├── WorkerError              a worker could not take part in the run, or run an asset there
+    ├── ShippingError            a value could not cross a process boundary (pickle, unpickle)
     ├── RunTimeoutError          the run's ``timeout`` passed: an asset was interrupted or not run
     └── RunFailure               a run finished with failures; carries ``.result``
 
@@ -47,8 +49,10 @@ __all__ = [
     "RunFailure",
     "RunTimeoutError",
     "ScaffoldError",
+    "ShippingError",
     "ValidationProblem",
     "WorkerDiedError",
+    "WorkerError",
     "describe_validation",
     "is_interrupt",
     "location_text",
@@ -155,6 +159,24 @@ class ResourceTeardownError(ResourceError):
 
 class WorkerDiedError(HostError):
     """A worker process died (killed, crashed, exited) while it ran an asset."""
+
+
+class WorkerError(HostError):
+    """A worker could not take part in the run (it could not load the run, or went before it
+    did), or the cluster it belongs to could not run an asset there.
+
+    The message names the worker and the run; the cause, when there is one, is chained.
+    """
+
+
+class ShippingError(HostError):
+    """A value could not cross a process boundary: an asset's output or inputs did not pickle
+    or unpickle, or an exception raised in a worker could not be unpickled in the caller (it
+    then arrives as this error, carrying the worker's traceback as text).
+
+    Recorded as the failure of the asset concerned; the message names the asset (or the
+    exception's type) and the process.
+    """
 
 
 class RunTimeoutError(HostError):

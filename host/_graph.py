@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from host._asset import AssetDefinition
+from host._asset_config import is_config_class
 from host._errors import DefinitionError
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 
 __all__ = ["Param", "Plan", "Step", "build_plan"]
 
-Kind = Literal["asset", "resource", "context"]
+Kind = Literal["asset", "resource", "context", "config"]
 
 
 class Param(NamedTuple):
-    """How one parameter of an asset is filled: an upstream output, a resource, or the context.
+    """How one parameter of an asset is filled: an upstream output, a resource, the context,
+    or the asset's config (``ref`` is then the parameter's name).
 
     A named tuple: running an asset unpacks each one (``name, kind, ref``).
     """
@@ -39,8 +41,12 @@ class Step:
         asset: the definition (function and metadata).
         params: how each parameter is filled (parameters keeping their default are left out).
         upstream: the asset keys whose outputs it takes.
-        resources: the resource keys it takes directly.
+        resources: the resource keys it takes directly (parameters, then
+            ``required_resource_keys``); all are up before it runs and in
+            ``context.resources``.
         takes_context: one of its parameters is the execution context.
+        config: the asset's validated :class:`host.Config` for this run (its config parameter
+            receives it), set by :func:`host._launch.with_asset_config`.
     """
 
     key: str
@@ -49,6 +55,16 @@ class Step:
     upstream: tuple[str, ...]
     resources: tuple[str, ...]
     takes_context: bool = False
+    config: Any = None
+
+    @functools.cached_property
+    def config_class(self) -> type | None:
+        """The :class:`host.Config` subclass its config parameter is annotated with, if any."""
+        for name, kind, _ in self.params:
+            if kind == "config":
+                cls = self.asset.type_hints[name]
+                return cls if isinstance(cls, type) else None
+        return None
 
 
 @dataclass(frozen=True)
@@ -106,9 +122,17 @@ def _resolve(
     asset: AssetDefinition, asset_keys: Mapping[str, object], types: Mapping[str, type]
 ) -> tuple[Param, ...]:
     hints = asset.type_hints
+    resource_params = asset.resource_params
     params: list[Param] = []
     for parameter in asset.parameters:
         name = parameter.name
+        if is_config_class(hints.get(name)):
+            params.append(Param(name, "config", name))
+            continue
+        if name in resource_params:
+            key = _resource_param(asset, name, resource_params[name], types)
+            params.append(Param(name, "resource", key))
+            continue
         by_type = _resource_by_type(asset, name, hints.get(name), types)
         if by_type is not None:
             params.append(Param(name, "resource", by_type))
@@ -134,7 +158,56 @@ def _resolve(
                 f"{sorted(types) or 'none'}. Add the missing asset or resource, or give the "
                 f"parameter a default."
             )
+    for key in sorted(asset.required_resource_keys):
+        if key not in types:
+            raise DefinitionError(
+                f"asset {asset.key!r}: required_resource_keys names {key!r}, but no resource is "
+                f"bound to {key!r} (resources: {sorted(types) or 'none'}). Bind one "
+                f"(run_assets(resources={{{key!r}: ...}}) or @asset(resource_defs=...)), or "
+                f"remove {key!r} from required_resource_keys."
+            )
     return tuple(params)
+
+
+def _resource_param(
+    asset: AssetDefinition, name: str, expected: Any, types: Mapping[str, type]
+) -> str:
+    """The key a ``ResourceParam[T]`` parameter takes: its own name, bound to a ``T``.
+
+    The type is checked where what the asset receives is the bound object itself: a plain
+    object, or a ``ConfigurableResource`` that neither replaces ``yield_for_execution`` nor
+    creates another object (``create_resource``).
+
+    Raises:
+        DefinitionError: no resource is bound to the key, or the one bound is not a ``T``.
+    """
+    if name not in types:
+        raise DefinitionError(
+            f"asset {asset.key!r}, parameter {name!r}: ResourceParam[{_type_name(expected)}] "
+            f"takes the resource bound to key {name!r}, and none is (resources: "
+            f"{sorted(types) or 'none'}). Bind one: resources={{{name!r}: ...}}."
+        )
+    bound = types[name]
+    given_as_is = not issubclass(bound, ConfigurableResource) or not (
+        bound.overrides_yield() or hasattr(bound, "create_resource")
+    )
+    if (
+        isinstance(expected, type)
+        and given_as_is
+        and not hasattr(bound, "host_with_launch_config")
+        and not issubclass(bound, expected)
+    ):
+        raise DefinitionError(
+            f"asset {asset.key!r}, parameter {name!r}: ResourceParam[{_type_name(expected)}] "
+            f"takes a {_type_name(expected)}, but resource {name!r} is of type "
+            f"{_type_name(bound)}. Bind a {_type_name(expected)} to {name!r}, or change the "
+            f"annotation."
+        )
+    return name
+
+
+def _type_name(cls: Any) -> str:
+    return getattr(cls, "__qualname__", None) or repr(cls)
 
 
 #: How many resolutions each definition remembers (different resource sets, asset sets).
@@ -163,7 +236,14 @@ def _step(
             asset=definition,
             params=params,
             upstream=tuple(p.ref for p in params if p.kind == "asset"),
-            resources=tuple(dict.fromkeys(p.ref for p in params if p.kind == "resource")),
+            resources=tuple(
+                dict.fromkeys(
+                    [
+                        *(p.ref for p in params if p.kind == "resource"),
+                        *sorted(definition.required_resource_keys),
+                    ]
+                )
+            ),
             takes_context=any(p.kind == "context" for p in params),
         )
         if len(memo) >= _MEMO_SIZE:

@@ -33,6 +33,8 @@ from pydantic_core import PydanticUndefined
 from host._errors import ConfigError, FrozenResourceError, location_text, validation_problems
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from host._context import InitResourceContext
 
 __all__ = [
@@ -578,6 +580,32 @@ class ConfigurableResource(BaseModel):
         fresh.__pydantic_private__["_host_env_fields"] = frozenset(env)  # type: ignore[index]
         fresh.__pydantic_private__["_host_env_read"] = tuple(read)  # type: ignore[index]
         return fresh
+
+    # -- configured at launch (host._partial) ------------------------------------------------
+
+    @classmethod
+    def configure_at_launch(cls, **values: Any) -> Self:
+        """This resource, to be configured when a run is launched (Dagster's name).
+
+        Bind the result to a key (and use it as a dependency as usual); the run gives the rest
+        of its configuration: ``run_assets(..., run_config={"resources": {KEY: {"config":
+        {...}}}})``. ``values`` are configuration given now (the launch config overrides
+        them). A required field given neither now nor at launch is a :class:`host.ConfigError`
+        before anything comes up.
+        """
+        from host._partial import make_partial
+
+        return make_partial(cls, values)
+
+    @classmethod
+    def partial(cls, **values: Any) -> Self:
+        """This resource with part of its configuration; the rest is given at launch.
+
+        The same as :meth:`configure_at_launch` with ``values`` (Dagster's two names).
+        """
+        from host._partial import make_partial
+
+        return make_partial(cls, values)
 
 
 def _reset_private(obj: BaseModel) -> None:

@@ -17,8 +17,9 @@ from host._errors import (
     validation_problems,
 )
 from host._events import AssetStarted, Event, RunFinished, RunResult, RunStarted
-from host._graph import Plan, build_plan
+from host._graph import Plan
 from host._interrupts import sigterm_raises_systemexit
+from host._launch import prepare_run
 from host._plugins import observer, run_plugin_manager
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
@@ -43,6 +44,7 @@ def run_assets(
     plugins: Iterable[object] = (),
     timeout: float | None = None,
     resource_timeouts: Mapping[str, PhaseTimeouts | Mapping[str, Any]] | None = None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``assets`` with ``resources`` on an executor, and tear down whatever came up.
 
@@ -75,19 +77,26 @@ def run_assets(
             timeout passes is stopped and fails with :class:`host.ResourceSetupError`; one
             still going down is stopped and reported in ``RunResult.resource_errors``, and the
             others are still torn down. ``specs/reliability.md`` says what can be stopped.
+        run_config: launch-time config, in Dagster's shape ``{"ops": {ASSET: {"config":
+            {...}}}, "resources": {KEY: {"config": {...}}}}`` or host's, with ``"assets"`` for
+            ``"ops"``. An asset's config (a ``host.Config`` instance may stand for its
+            ``{"config": ...}``) is validated by the class its config parameter is annotated
+            with; a resource's replaces the values it holds field by field, and completes one
+            declared with ``configure_at_launch()`` or ``.partial()``. Validated before
+            anything comes up.
 
     Returns:
         The run's :class:`host.RunResult`.
 
     Raises:
         DefinitionError: the definitions are wrong; nothing ran.
-        ConfigError: a configuration (executor, resource, timeouts) is invalid; nothing ran.
+        ConfigError: a configuration (executor, resource, asset, timeouts, ``run_config``) is
+            invalid or missing; nothing ran.
         RunFailure: the run failed and ``raise_on_error`` is true; raised after every teardown,
             chaining the first underlying error.
     """
     run_id = run_id or uuid.uuid4().hex
-    graph = ResourceGraph.build(dict(resources or {}))
-    plan = build_plan(assets, graph, selection)
+    graph, plan = prepare_run(assets, resources, selection, run_config)
     chosen = resolve_executor(executor, executor_config)
     chosen.check(plan, graph)
     if chosen.shares_environment:

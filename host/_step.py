@@ -70,19 +70,25 @@ def execute_step(
     run_id = runtime.run_id
     key = step.key
     context = None
+    resources: dict[str, Any] = {}  # context.resources, filled as they come up
     if step.takes_context or hooks.need_context:
         context = AssetExecutionContext(
-            run_id, key, runtime.executor, pid=current_pid(), _runtime=runtime
+            run_id, key, runtime.executor, pid=current_pid(), _runtime=runtime,
+            _resources=resources,
         )
     start = time.perf_counter()
     emit(AssetStarted(run_id, asset_key=key))
     try:
+        for ref in step.resources:  # every one is up before the asset runs
+            resources[ref] = stack.get(ref)
         kwargs: dict[str, Any] = {}
         for name, kind, ref in step.params:
             if kind == "resource":
-                kwargs[name] = stack.get(ref)
+                kwargs[name] = resources[ref]
             elif kind == "asset":
                 kwargs[name] = inputs[ref]
+            elif kind == "config":
+                kwargs[name] = step.config
             else:
                 kwargs[name] = context
         if hooks.start:

@@ -11,6 +11,7 @@ PUBLIC = {
     "AssetSkipped",
     "AssetStarted",
     "AssetSucceeded",
+    "Config",
     "ConfigError",
     "ConfigurableResource",
     "DefinitionError",
@@ -27,6 +28,7 @@ PUBLIC = {
     "PluginInfo",
     "ResourceError",
     "ResourceEvent",
+    "ResourceParam",
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunConfig",
@@ -37,13 +39,16 @@ PUBLIC = {
     "RunState",
     "RunTimeoutError",
     "WorkerDiedError",
+    "WorkerError",
     "__version__",
     "asset",
+    "build_asset_context",
     "discover_plugins",
     "hookimpl",
     "hookspec",
     "load_run_config",
     "run_assets",
+    "with_resources",
 }
 
 

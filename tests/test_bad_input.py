@@ -109,7 +109,7 @@ CASES = [
     Case("resource-key", ("a resource key must be a Python identifier",),
          replace=(("[resources.r]", '[resources."not-a-key"]'),
                   ("[resources.r.config]", '[resources."not-a-key".config]'))),
-    Case("executor-config", ("run.executor_config: invalid for executor 'multiprocess'",
+    Case("executor-config", ("run.executor_config.max_workers: invalid for executor 'multiprocess'",
                              "max_workers"),
          replace=(('assets = ["bad_assets"]',
                    'assets = ["bad_assets"]\nexecutor = "multiprocess"\n'
@@ -162,7 +162,7 @@ CASES = [
          replace=(('["bad_assets"]', '["no_such_assets"]'),)),
     Case("missing-asset", ("module 'bad_assets' has no attribute 'nope'",),
          replace=(('["bad_assets"]', '["bad_assets:nope"]'),)),
-    Case("unknown-selection", ("selection names unknown assets ['nope']",),
+    Case("unknown-selection", ("run.selection[0] 'nope': no asset is called 'nope'",),
          replace=(('assets = ["bad_assets"]', 'assets = ["bad_assets"]\nselection = ["nope"]'),)),
     # -- plugins -----------------------------------------------------------------------------
     Case("plugin-import-error", ("genbad.broken", "gen-bad-broken 0.3", "failed to import",

@@ -11,8 +11,11 @@ import threading
 import typing
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import host
 import host.executors as kit
@@ -21,6 +24,8 @@ from tests import test_contract
 ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = {
+    "CallerRun",
+    "CapturedOutput",
     "Deadline",
     "Executor",
     "ExecutorConfig",
@@ -32,11 +37,13 @@ PUBLIC = {
     "MultiprocessExecutor",
     "PhaseTimeouts",
     "Plan",
+    "RemoteExecutor",
     "ResourceGraph",
     "ResourceNode",
     "RunPayload",
     "RunState",
     "ShippedError",
+    "ShippingError",
     "Step",
     "StepOutcome",
     "StepResult",
@@ -46,6 +53,7 @@ PUBLIC = {
     "check_shippable",
     "distribution_of",
     "dumps",
+    "forward_output",
     "interrupt_thread",
     "loads",
     "mask",
@@ -56,9 +64,11 @@ PUBLIC = {
     "shippable_plugins",
     "signals_held",
     "stuck_teardown",
+    "teardown_due",
     "teardown_errors",
     "teardown_timeout",
     "track_up",
+    "write_output",
 }
 
 
@@ -229,3 +239,100 @@ def test_the_guides_example_runs_in_its_own_thread(example_executor: type[kit.Ex
     result = host.run_assets([where, after], executor=example_executor)
     assert result.outputs == {"where": "here", "after": "here and there"}
     assert seen and seen[0].startswith("one_thread") and seen[0] != threading.main_thread().name
+
+
+# -- specific errors, one formatter ----------------------------------------------------------------
+
+
+def _executor_modules() -> list[Path]:
+    dask = ROOT.glob("plugins/host-plugin-dask/host_plugin_*/*.py")
+    return sorted([*ROOT.glob("host/executors/*.py"), *dask])
+
+
+def _bare_host_errors(path: Path) -> list[str]:
+    """Where ``path`` makes a plain ``HostError`` (not one of the tree's specific errors)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name == "HostError":
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_executors_raise_the_specific_error_of_each_fault() -> None:
+    modules = _executor_modules()
+    assert len(modules) > 10, modules
+    assert [hit for path in modules for hit in _bare_host_errors(path)] == []
+
+
+def test_the_bare_host_error_check_finds_one(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import host\nraise host.HostError('x')\nerror = HostError('y')\n")
+    assert _bare_host_errors(probe) == ["probe.py:2", "probe.py:3"]
+
+
+def test_validation_errors_are_formatted_in_one_place() -> None:
+    """Only ``host._errors`` reads a pydantic ``ValidationError``'s ``errors()``."""
+    found = []
+    for path in sorted(ROOT.glob("host/**/*.py")):
+        if path.name == "_errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "errors":
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
+
+
+def _executor_classes() -> list[type[kit.Executor]]:
+    from host_plugin_dask import DaskExecutor
+
+    return [kit.InProcessExecutor, kit.MultiprocessExecutor, DaskExecutor]
+
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=4, max_size=12)
+_VALUES = st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=6, max_size=12).map(
+        lambda s: "VAL" + s
+    ),
+    st.integers(max_value=0),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    index=st.integers(0, 2),
+    extra=st.dictionaries(_WORDS, _VALUES, max_size=2),
+    wrong=st.sampled_from(["max_workers", "grace_period", "n_workers", "start_method", None]),
+    value=_VALUES,
+)
+def test_invalid_executor_settings_read_like_resource_config_errors(
+    index: int, extra: dict[str, Any], wrong: str | None, value: Any
+) -> None:
+    """Any invalid ``executor_config`` of any executor: a ConfigError naming the executor and
+    each field with pydantic's message, in the one format, never quoting a value."""
+    from pydantic import ValidationError
+
+    from host._errors import describe_validation
+
+    executor = _executor_classes()[index]
+    config = dict(extra)
+    if wrong is not None:
+        config[wrong] = value
+    try:
+        executor.Config.model_validate(config)
+    except ValidationError as exc:
+        expected = describe_validation(exc, whole="(config)")
+    else:
+        return  # a valid config (nothing extra, a value that fits)
+    with pytest.raises(host.ConfigError) as info:
+        executor(config)
+    message = str(info.value)
+    assert message == f"executor {executor.name!r}: invalid executor_config: {expected}"
+    for key in config.keys() - executor.Config.model_fields.keys():
+        assert f"{key}: Extra inputs are not permitted" in message
+    for item in config.values():
+        if isinstance(item, str):
+            assert item not in message

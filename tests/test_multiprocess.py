@@ -28,17 +28,18 @@ from host import (
     ConfigurableResource,
     DefinitionError,
     Event,
-    HostError,
     PluginError,
     ResourceEvent,
     RunFailure,
     RunFinished,
     RunStarted,
     WorkerDiedError,
+    WorkerError,
     asset,
     hookimpl,
     run_assets,
 )
+from host.executors import ShippingError
 from tests.recording import Recorded, RecordedPair, counts, read, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,7 +247,7 @@ def test_an_unguarded_main_script_is_a_clear_error(tmp_path: Path) -> None:
         "run_assets([a], executor='multiprocess', executor_config={'max_workers': 1})\n"
     )
     _, err = _python(script).communicate(timeout=120)
-    assert "HostError" in err and "if __name__ == '__main__':" in err, err
+    assert "WorkerError" in err and "if __name__ == '__main__':" in err, err
 
 
 # -- what cannot be shipped ------------------------------------------------------------------
@@ -313,7 +314,7 @@ def test_an_exception_that_cannot_be_unpickled_arrives_as_text(no_child_left: No
     with pytest.raises(RunFailure) as info:
         run_assets([raises_odd], **MP)
     cause = info.value.__cause__
-    assert type(cause) is HostError
+    assert type(cause) is ShippingError
     assert "NeedsTwoArgs" in str(cause) and "x-y" in str(cause) and "Traceback" in str(cause)
     assert info.value.result.failures["raises_odd"].type.endswith("NeedsTwoArgs")
 
@@ -517,8 +518,8 @@ class LoadsOnlyHere:
         return (_cannot_load, ())
 
 
-def test_a_worker_that_cannot_load_the_run_is_a_host_error(no_child_left: None) -> None:
-    with pytest.raises(HostError, match="could not take part in the run") as info:
+def test_a_worker_that_cannot_load_the_run_is_a_worker_error(no_child_left: None) -> None:
+    with pytest.raises(WorkerError, match="could not take part in the run") as info:
         run_assets([base], plugins=[LoadsOnlyHere()], **MP)
     assert "does not load in a worker" in str(info.value.__cause__)
 

@@ -104,3 +104,20 @@ def test_runs_without_extra_plugins_share_one_plugin_manager() -> None:
     assert run_plugin_manager([Extra()], switches=switches) is not run_plugin_manager(
         [Extra()], switches=switches
     )
+
+
+def test_a_remembered_step_never_holds_one_runs_config_and_ships_required_keys() -> None:
+    from tests.dagster_compat.asset_side import GreetingConfig, from_context, greeting
+
+    for name in ("Ann", "Bo"):
+        result = run_assets([greeting], run_config={"ops": {"greeting": {"config": {
+            "person_name": name}}}})
+        assert result.outputs == {"greeting": f"hello, {name}"}
+    assert all(step.config is None for step in greeting.plans.values())
+    plan = build_plan([greeting], ResourceGraph.build({}))
+    assert plan.steps["greeting"].config_class is GreetingConfig
+    assert [p.kind for p in plan.steps["greeting"].params] == ["config"]
+    copy = pickle.loads(cloudpickle.dumps(from_context))
+    assert copy.required_resource_keys == {"db"} and copy.resource_defs == {}
+    steps = build_plan([copy], ResourceGraph.build({"db": Token()})).steps
+    assert steps["from_context"].resources == ("db",)

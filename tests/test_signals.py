@@ -348,6 +348,6 @@ def test_sigkill_of_a_worker_at_every_phase(start: Any, phase: str) -> None:
         r["label"] for r in records if r["pid"] == victim and r["event"] == "setup"
     } - {r["label"] for r in records if r["pid"] == victim and r["event"] == "teardown"}
     for label in left:  # what the dead worker held is reported as not torn down
-        assert f"resource {label}: resource '{label}'" in err
+        assert f"resource '{label}'" in err
         assert "was not torn down" in err
     assert all(_gone(pid) for pid in {r["pid"] for r in records})

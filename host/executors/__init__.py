@@ -10,15 +10,20 @@ executors and the ``dask`` plugin are written against:
   :class:`StepOutcome` it records;
 - the worker side, "one run in one process": :class:`RunPayload` (sent once per run),
   :class:`WorkerRun` (plugins, runtime and resource stack there) and :class:`StepResult`;
-- the caller side: :class:`Frontier` (which assets can start), shipping (:func:`dumps`,
-  :func:`loads`, :func:`check_shippable`, :func:`shippable_plugins`, :func:`needed_resources`,
-  :class:`ShippedError`), what is up in each worker (:func:`resource_needs`,
-  :func:`track_up`) and what is reported when a worker goes before tearing down
-  (:func:`not_torn_down`, :func:`stuck_teardown`, :func:`teardown_errors`,
+- the caller side: :class:`CallerRun` (one run on workers, as the caller keeps it: the
+  frontier, the outputs passed downstream, what is up where and where an asset best goes, the
+  run's timeout, and the failures only the caller can report), :class:`RemoteExecutor` (the
+  base of executors whose assets run in other processes), :class:`Frontier` (which assets can
+  start), shipping (:func:`dumps`, :func:`loads`, :func:`check_shippable`,
+  :func:`shippable_plugins`, :func:`needed_resources`, :class:`ShippedError`,
+  :class:`ShippingError`), what is up in each worker (:func:`resource_needs`,
+  :func:`track_up`, :func:`teardown_due`) and what is reported when a worker goes before
+  tearing down (:func:`not_torn_down`, :func:`stuck_teardown`, :func:`teardown_errors`,
   :func:`teardown_timeout`), worker output (:class:`LogForwarder`, :func:`reemit_record`,
-  :func:`caller_log_levels`, :func:`mask`), interrupts (:data:`INTERRUPT_GRACE`,
-  :func:`signals_held`, :func:`interrupt_thread`, :func:`cancel_interrupt`) and
-  :func:`distribution_of` for error messages.
+  :func:`write_output`, :func:`forward_output`, :class:`CapturedOutput`,
+  :func:`caller_log_levels`, :func:`mask`),
+  interrupts (:data:`INTERRUPT_GRACE`, :func:`signals_held`, :func:`interrupt_thread`,
+  :func:`cancel_interrupt`) and :func:`distribution_of` for error messages.
 
 Names are imported on first use, so ``import host.executors`` stays cheap.
 """
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING
 from host._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from host._errors import ShippingError
     from host._graph import Plan, Step
     from host._interrupts import signals_held
     from host._lifecycle import distribution_of
@@ -39,21 +45,25 @@ if TYPE_CHECKING:
     from host._timeouts import Deadline, PhaseTimeouts, cancel_interrupt, interrupt_thread
     from host.executors._caller import (
         INTERRUPT_GRACE,
-        not_torn_down,
+        CallerRun,
         resource_needs,
+        teardown_due,
+        track_up,
+    )
+    from host.executors._failures import (
+        not_torn_down,
         stuck_teardown,
         teardown_errors,
         teardown_timeout,
-        track_up,
     )
     from host.executors._frontier import Frontier
-    from host.executors._remote import (
+    from host.executors._output import (
+        CapturedOutput,
         LogForwarder,
-        RunPayload,
-        StepResult,
-        WorkerRun,
         caller_log_levels,
+        forward_output,
         reemit_record,
+        write_output,
     )
     from host.executors._shipping import (
         ShippedError,
@@ -63,40 +73,41 @@ if TYPE_CHECKING:
         needed_resources,
         shippable_plugins,
     )
-    from host.executors.base import Executor, ExecutorConfig, RunState
+    from host.executors._worker_run import RunPayload, StepResult, WorkerRun
+    from host.executors.base import Executor, ExecutorConfig, RemoteExecutor, RunState
     from host.executors.in_process import InProcessExecutor
     from host.executors.multiprocess import MultiprocessConfig, MultiprocessExecutor
 
 #: Public names imported on first use: name -> the module that defines it.
 _LAZY = {
-    **dict.fromkeys(("Executor", "ExecutorConfig", "RunState"), "host.executors.base"),
+    **dict.fromkeys(
+        ("Executor", "ExecutorConfig", "RemoteExecutor", "RunState"), "host.executors.base"
+    ),
     **dict.fromkeys(("Plan", "Step"), "host._graph"),
     **dict.fromkeys(("ResourceGraph", "ResourceNode"), "host._resource_graph"),
     "StepOutcome": "host._step",
+    "ShippingError": "host._errors",
     "Frontier": "host.executors._frontier",
     **dict.fromkeys(
-        (
-            "INTERRUPT_GRACE",
-            "not_torn_down",
-            "resource_needs",
-            "stuck_teardown",
-            "teardown_errors",
-            "teardown_timeout",
-            "track_up",
-        ),
+        ("INTERRUPT_GRACE", "CallerRun", "resource_needs", "teardown_due", "track_up"),
         "host.executors._caller",
     ),
     **dict.fromkeys(
-        (
-            "LogForwarder",
-            "RunPayload",
-            "StepResult",
-            "WorkerRun",
-            "caller_log_levels",
-            "reemit_record",
-        ),
-        "host.executors._remote",
+        ("not_torn_down", "stuck_teardown", "teardown_errors", "teardown_timeout"),
+        "host.executors._failures",
     ),
+    **dict.fromkeys(
+        (
+            "CapturedOutput",
+            "LogForwarder",
+            "caller_log_levels",
+            "forward_output",
+            "reemit_record",
+            "write_output",
+        ),
+        "host.executors._output",
+    ),
+    **dict.fromkeys(("RunPayload", "StepResult", "WorkerRun"), "host.executors._worker_run"),
     **dict.fromkeys(
         (
             "ShippedError",
@@ -126,6 +137,8 @@ _LAZY = {
 __getattr__, __dir__ = lazy_names(globals(), _LAZY)
 
 __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit.py pins)
+    "CallerRun",
+    "CapturedOutput",
     "Deadline",
     "Executor",
     "ExecutorConfig",
@@ -137,11 +150,13 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit
     "MultiprocessExecutor",
     "PhaseTimeouts",
     "Plan",
+    "RemoteExecutor",
     "ResourceGraph",
     "ResourceNode",
     "RunPayload",
     "RunState",
     "ShippedError",
+    "ShippingError",
     "Step",
     "StepOutcome",
     "StepResult",
@@ -151,6 +166,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit
     "check_shippable",
     "distribution_of",
     "dumps",
+    "forward_output",
     "interrupt_thread",
     "loads",
     "mask",
@@ -161,7 +177,9 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit
     "shippable_plugins",
     "signals_held",
     "stuck_teardown",
+    "teardown_due",
     "teardown_errors",
     "teardown_timeout",
     "track_up",
+    "write_output",
 ]

@@ -7,8 +7,8 @@ be imported travel by reference. Resources travel as configuration only (see
 starts (:func:`check_shippable`), and named.
 
 Exceptions come back with their chain of causes: each link is pickled on its own, so a cause
-that cannot be pickled ends the chain there, replaced by a :class:`~host.HostError` carrying the
-text of the traceback from the worker.
+that cannot be pickled ends the chain there, replaced by a :class:`~host.executors.ShippingError`
+carrying the text of the traceback from the worker.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
-from host._errors import DefinitionError, HostError, PluginError
+from host._errors import DefinitionError, PluginError, ShippingError
 from host._events import ErrorInfo, describe_exception
 from host._graph import Plan
 from host._resource_graph import ResourceGraph, ResourceNode
@@ -155,8 +155,9 @@ class ShippedError:
         return cls(info, tuple(chain), complete and link is None, pid)
 
     def unpack(self) -> BaseException:
-        """The exception with its causes, or a HostError carrying the worker's traceback."""
-        remote = HostError(
+        """The exception with its causes, or a :class:`~host.executors.ShippingError` carrying
+        the worker's traceback (for the first link that could not be unpickled)."""
+        remote = ShippingError(
             f"{self.info.type}: {self.info.message}\n\nTraceback in process {self.pid}:\n"
             f"{self.info.traceback}"
         )

@@ -23,7 +23,7 @@ Output: the worker's standard output and error (file descriptors 1 and 2, so wha
 there: ``print``, ``warnings``, tracebacks printed by ``threading`` or ``multiprocessing``, C
 code) go to pipes the caller reads, masks, and writes to its own ``sys.stdout`` and
 ``sys.stderr``. Log records go over the message pipe as ``("log", fields)``
-(:class:`~host.executors._remote.LogForwarder`), masked here and again in the caller, which
+(:class:`~host.executors.LogForwarder`), masked here and again in the caller, which
 re-emits them on the same loggers.
 
 Threads: when its teardown is done, the worker logs each non-daemon thread that a resource or
@@ -46,8 +46,9 @@ from typing import Any
 from host._events import Event
 from host._interrupts import TERMINATING, SignalExit
 from host._timeouts import DeadlineExceeded
-from host.executors._remote import LogForwarder, StepResult, WorkerRun
+from host.executors._output import LogForwarder
 from host.executors._shipping import dumps, loads
+from host.executors._worker_run import StepResult, WorkerRun
 
 __all__ = ["TIMEOUT_SIGNAL", "main"]
 
@@ -62,13 +63,13 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 class _Running:
-    """Whether an asset runs now: the timeout signal interrupts only that."""
+    """The run here, once loaded: the timeout signal interrupts only an asset it runs."""
 
-    asset = False
+    run: WorkerRun | None = None
 
     @classmethod
     def timeout(cls, signum: int, frame: FrameType | None) -> None:
-        if cls.asset:
+        if cls.run is not None and cls.run.running:
             raise DeadlineExceeded()
 
 
@@ -128,15 +129,9 @@ def _serve(channel: _Channel, run: WorkerRun) -> None:
             return
         _, key, inputs = message
         try:
-            _Running.asset = True
-            try:
-                result = run.run(key, inputs)
-            finally:
-                _Running.asset = False
+            result = run.run(key, inputs)
         except BaseException as exc:  # interrupted: report the asset, then tear down
-            packed = WorkerRun.pack(exc, run.runtime.secrets)
-            failed = StepResult(key, False, error=packed, pid=os.getpid())
-            channel.send(("done", failed, True))
+            channel.send(("done", StepResult.failed(key, exc, run.runtime.secrets), True))
             raise
         channel.send(("done", result, False))
 
@@ -185,7 +180,7 @@ def main(
 
     Args:
         conn: the message pipe to the caller.
-        payload: the pickled :class:`~host.executors._remote.RunPayload`.
+        payload: the pickled :class:`~host.executors.RunPayload`.
         stdout / stderr: write ends of the pipes the caller reads this process's output from
             (file descriptors 1 and 2 are pointed at them); ``None``: keep the inherited ones.
     """
@@ -199,7 +194,7 @@ def main(
     try:
         loaded = loads(payload)
         _forward_logs(channel, lambda: known[0], loaded.log_levels)
-        run = WorkerRun(loaded, channel.event)
+        run = _Running.run = WorkerRun(loaded, channel.event)
         known[0] = run.runtime.secrets  # grows as resources come up (EnvVars read here)
     except BaseException as exc:
         channel.send(("failed", WorkerRun.pack(exc, known[0])))

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from host._errors import ConfigError, ResourceTeardownError, RunTimeoutError
+from host._errors import ConfigError, ResourceTeardownError, describe_validation
 from host._events import AssetFailed, AssetSkipped, ErrorInfo, Event
 from host._graph import Plan
 from host._lifecycle import ProcessRun
@@ -20,8 +20,9 @@ from host._runtime import ProcessRuntime
 from host._secrets import mask_error
 from host._step import StepOutcome
 from host._timeouts import Deadline, PhaseTimeouts
+from host.executors._shipping import check_shippable
 
-__all__ = ["Executor", "ExecutorConfig", "RunState"]
+__all__ = ["Executor", "ExecutorConfig", "RemoteExecutor", "RunState"]
 
 
 class ExecutorConfig(BaseModel):
@@ -137,14 +138,9 @@ class RunState:
                 never started.
             pid: the process it ran in (default: this one).
         """
-        if running_for is None:
-            what = f"asset {key!r} was not run: the run's timeout of {self.timeout:g} s passed"
-        else:
-            what = (
-                f"asset {key!r} was interrupted after {running_for:.3g} s: the run's timeout "
-                f"of {self.timeout:g} s passed"
-            )
-        error = RunTimeoutError(f"{what}. Give the run more time (timeout), or find the slow part.")
+        from host.executors._failures import timed_out  # it builds on RunState
+
+        error = timed_out(key, self.timeout, running_for)
         info = ErrorInfo.from_exception(error)
         extra: dict[str, Any] = {} if pid is None else {"pid": pid}
         duration = running_for or 0.0
@@ -197,10 +193,7 @@ class Executor(ABC):
         try:
             self.config = self.Config.model_validate(dict(config or {}))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(config)'}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            )
+            problems = describe_validation(exc, whole="(config)")
             raise ConfigError(
                 f"executor {self.name!r}: invalid executor_config: {problems}"
             ) from None
@@ -215,3 +208,24 @@ class Executor(ABC):
     @abstractmethod
     def execute(self, run: RunState) -> None:
         """Run the plan, recording every outcome in ``run``; tear down before returning."""
+
+
+class RemoteExecutor(Executor):
+    """Base of executors whose assets run in other processes (``multiprocess``, ``dask``).
+
+    What every such executor does the same way: :meth:`check` pickles every asset and needed
+    resource before anything starts (one that cannot be sent is a :class:`~host.DefinitionError`
+    naming it), and the run's ``timeout`` is counted by the executor (``supports_timeout``),
+    the caller giving each worker a grace period past it
+    (:class:`host.executors.CallerRun`).
+    """
+
+    supports_timeout: ClassVar[bool] = True
+
+    def check(self, plan: Plan, resources: ResourceGraph) -> None:
+        """Pickle every asset and every resource the plan needs, before any worker starts.
+
+        Raises:
+            DefinitionError: naming the asset or resource that cannot be sent to a worker.
+        """
+        check_shippable(plan, resources)

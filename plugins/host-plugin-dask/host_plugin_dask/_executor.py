@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,36 +11,14 @@ from typing import Any, ClassVar
 from distributed import Client, Future, LocalCluster, as_completed, wait
 from distributed.scheduler import KilledWorker
 
-from host import (
-    AssetFailed,
-    ErrorInfo,
-    Event,
-    Executor,
-    ExecutorConfig,
-    HostError,
-    RunState,
-    RunTimeoutError,
-    WorkerDiedError,
-)
+from host import Event, ExecutorConfig, RunState, WorkerDiedError, WorkerError
 from host.executors import (
     INTERRUPT_GRACE,
-    Frontier,
-    Plan,
-    ResourceGraph,
-    RunPayload,
-    StepOutcome,
-    check_shippable,
-    dumps,
-    mask,
-    not_torn_down,
-    reemit_record,
-    resource_needs,
-    shippable_plugins,
+    CallerRun,
+    RemoteExecutor,
+    forward_output,
     signals_held,
-    stuck_teardown,
     teardown_errors,
-    teardown_timeout,
-    track_up,
 )
 from host_plugin_dask._config import DaskConfig
 from host_plugin_dask._worker import (
@@ -61,30 +38,22 @@ __all__ = ["DaskExecutor"]
 _SCATTER_ABOVE = 1 << 20
 
 
-class _DaskRun:
+class _DaskRun(CallerRun):
     """One run on a Dask client: submit ready assets, collect results, end the run everywhere."""
 
     def __init__(self, run: RunState, client: Client, grace: float = INTERRUPT_GRACE) -> None:
-        self.run = run
+        super().__init__(run, grace)
         self.client = client
-        self.grace = grace
         self.plugin_name = f"host-run-{run.run_id}"
-        self.frontier = Frontier(run.plan)
-        self.blobs: dict[str, bytes] = {}  # asset key -> pickled output, for downstream
         self.scattered: dict[str, Future[bytes]] = {}  # large outputs, sent to the cluster once
         self.pending: dict[object, str] = {}  # dask key -> asset key
         self.submitted: dict[object, Future[TaskResult]] = {}  # dask key -> its future
         self.started: dict[str, float] = {}  # asset key -> when it was submitted
         self.up_at: dict[str, list[str]] = {}  # worker address -> resources up there
         self.pids: dict[str, int] = {}  # worker address -> its pid (from results)
-        self.ended_by: str | None = None
-        self.timed_out = False
-        self.needs = resource_needs(run)
 
     def execute(self) -> None:
-        shippable_plugins(self.run.plugins)
-        payload = dumps(RunPayload.of(self.run))
-        self.client.register_plugin(RunPlugin(payload), name=self.plugin_name)
+        self.client.register_plugin(RunPlugin(self.payload()), name=self.plugin_name)
         remaining = self.run.remaining()
         limit = None if remaining is None else remaining + self.grace
         futures = as_completed(loop=self.client.loop, timeout=limit)
@@ -93,7 +62,7 @@ class _DaskRun:
                 self._submit_ready(futures)
                 for future in futures:
                     self._collect(future)
-                    if self.ended_by is None and not self.timed_out:
+                    if self.going:
                         self._submit_ready(futures)
             except TimeoutError:  # as_completed's limit: the timeout and its grace passed
                 if self.run.timeout is None:
@@ -118,9 +87,7 @@ class _DaskRun:
             self.scattered.clear()
             with contextlib.suppress(Exception):  # the run is over either way
                 self.client.unregister_worker_plugin(self.plugin_name)
-        for key in self.frontier.abandon():
-            assert self.ended_by is not None
-            self.run.skip(key, self.ended_by)
+        self.end()
 
     def _collect_interrupted(self) -> None:
         """After an interrupt: record the assets that stop within the grace period (with their
@@ -135,43 +102,23 @@ class _DaskRun:
                 with contextlib.suppress(Exception):
                     self._collect(future)
 
-    # -- the run's timeout -------------------------------------------------------------------
-
-    def _check_time(self) -> None:
-        """Once the run's timeout passed, nothing new starts: fail what waits to start."""
-        if self.timed_out or self.run.remaining() != 0.0:
-            return
-        self.timed_out = True
-        for key in self.frontier.abandon():
-            self.run.time_out(key, None)
-
     def _give_up(self) -> None:
         """Assets still running a grace period after the run's timeout: restart their workers.
 
         They were in code that cannot be interrupted; a Dask worker cannot stop a thread, but
         its nanny can replace the process (what was up there is reported as not torn down).
         """
-        self._check_time()
+        self.check_time()
         stuck = dict(self.pending)
         self.pending.clear()
         processing: dict[str, Any] = self.client.processing()
         addresses = sorted(
             address for address, keys in processing.items() if any(key in stuck for key in keys)
         )
-        timeout = self.run.timeout or 0.0
         for dask_key, key in stuck.items():
-            where = [a for a in addresses if dask_key in processing[a]]
-            error = RunTimeoutError(
-                f"asset {key!r} was still running {self.grace:g} s after the run's timeout "
-                f"of {timeout:g} s passed (it was in code that cannot be interrupted); its Dask "
-                f"worker {', '.join(where) or '(unknown)'} was restarted."
-            )
-            info = ErrorInfo.from_exception(error)
-            duration = time.perf_counter() - self.started[key]
-            self.run.emit(
-                AssetFailed(self.run.run_id, asset_key=key, duration=duration, error=info)
-            )
-            self._record(StepOutcome(key, False, error=info, exception=error))
+            where = ", ".join(a for a in addresses if dask_key in processing[a]) or "(unknown)"
+            error = self.given_up(key, f"its Dask worker {where} was restarted")
+            self.fail(key, error, started=self.started[key])
         self.client.cancel(list(stuck))
         if addresses:
             with contextlib.suppress(Exception):
@@ -181,12 +128,12 @@ class _DaskRun:
 
     def _submit_ready(self, futures: as_completed) -> None:
         for key in self.frontier.ready:
-            step = self.run.plan.steps[key]
             self.frontier.start(key)
-            inputs = {up: self._input(up) for up in step.upstream}
+            inputs = {up: self._input(up) for up in self.run.plan.steps[key].upstream}
             placement: dict[str, Any] = {}
-            preferred = self._preferred(key)
-            if preferred:
+            # A soft preference for the workers that already have most of the asset's
+            # resources up: without it Dask could bring them up in one more process.
+            if preferred := self.best_placed(key, dict(sorted(self.up_at.items()))):
                 placement = {"workers": preferred, "allow_other_workers": True}
             self.started[key] = time.perf_counter()
             future = self.client.submit(
@@ -213,21 +160,8 @@ class _DaskRun:
             self.scattered[key] = self.client.scatter(blob, hash=False)
         return self.scattered[key]
 
-    def _preferred(self, key: str) -> list[str] | None:
-        """The workers that already have most of the asset's resources up (a soft preference).
-
-        Without it Dask could place an asset anywhere, and bring its resources up in one more
-        process than needed.
-        """
-        needs = self.needs[key]
-        overlap = {address: len(needs.intersection(up)) for address, up in self.up_at.items()}
-        best = max(overlap.values(), default=0)
-        if not best:
-            return None
-        return sorted(address for address, n in overlap.items() if n == best)
-
     def _collect(self, future: Future[TaskResult]) -> None:
-        self._check_time()
+        self.check_time()
         if future.key not in self.pending:
             return  # given up on already
         key = self.pending.pop(future.key)
@@ -242,75 +176,45 @@ class _DaskRun:
                 future.release()
                 self.pids[task.address] = task.pid
                 self._emit(task.address, task.events)
-                self._forward(task.output)
-                outcome, blob = task.result.outcome()
-                if blob is not None:
-                    self.blobs[key] = blob
-                self._record(outcome)
+                forward_output(task.output, self.run.secrets)
+                self.finish(task.result)
                 return
         if exc is None and status not in ("lost", "cancelled"):
             exc = future.exception()
         future.release()
+        ended = " The run was ended: no further asset was started."
         if exc is None:
             # Dask gives no error: the output was lost with the worker that held it (status
             # "lost"), or the task was cancelled; either way, a worker of the run went away.
             error: BaseException = WorkerDiedError(
                 f"Dask lost asset {key!r} (its future is {status!r}): the worker that ran it or "
-                f"held its output went away before the output was fetched. The run was ended: "
-                f"no further asset was started."
+                f"held its output went away before the output was fetched.{ended}"
             )
-            self.ended_by = self.ended_by or key
         elif isinstance(exc, KilledWorker):
             address = exc.last_worker.address
             pid = self.pids.get(address)
             where = f"process {pid} ({address})" if pid else f"at {address}"
             error = WorkerDiedError(
                 f"Dask worker {where} died while running asset {key!r}; Dask does not say how "
-                f"(the worker's nanny logs it). The run was ended: no further asset was "
-                f"started."
+                f"(the worker's nanny logs it).{ended}"
             )
-            self.ended_by = self.ended_by or key
         else:
-            error = HostError(f"Dask could not run asset {key!r}: {type(exc).__name__}: {exc}")
+            error = WorkerError(f"Dask could not run asset {key!r}: {type(exc).__name__}: {exc}")
         error.__cause__ = exc
-        info = ErrorInfo.from_exception(error)
-        duration = time.perf_counter() - self.started[key]
-        self.run.emit(AssetFailed(self.run.run_id, asset_key=key, duration=duration, error=info))
-        self._record(StepOutcome(key, False, error=info, exception=error))
-
-    def _record(self, outcome: StepOutcome) -> None:
-        self.run.record(outcome)
-        for key, upstream in self.frontier.finish(outcome.key, outcome.ok):
-            self.run.skip(key, upstream)
-
-    def _forward(self, output: list[tuple[str, Any]]) -> None:
-        """What a worker wrote and logged for the run: written and re-emitted here, masked."""
-        for kind, item in output:
-            if kind == "log":
-                reemit_record(item, self.run.secrets)
-                continue
-            stream = getattr(sys, kind, None)
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    stream.write(mask(item, self.run.secrets))
-                    stream.flush()
+        died = isinstance(error, WorkerDiedError)
+        self.fail(key, error, started=self.started[key], ends_run=died)
 
     def _emit(self, address: str, events: list[Event]) -> None:
         up = self.up_at.setdefault(address, [])
         for event in events:
-            track_up(up, event)
-            self.run.emit(event)
+            self.emit(event, up)
 
     # -- the end -----------------------------------------------------------------------------
 
     def _end_everywhere(self) -> None:
         """Tear down on every worker (in its task threads); report what lost workers left up."""
         results: dict[str, Any] = self.client.run(
-            close_run,
-            self.plugin_name,
-            {key: teardown_timeout(self.run, key) for key in self.run.resources.nodes},
-            self.grace,
-            on_error="return",
+            close_run, self.plugin_name, self.teardown_timeouts, self.grace, on_error="return"
         )
         ended: set[tuple[str, int]] = set()
         stuck: list[str] = []
@@ -318,11 +222,12 @@ class _DaskRun:
             result = results[address]
             if isinstance(result, TeardownResult):
                 self._emit(address, result.events)
-                self._forward(result.output)
+                forward_output(result.output, self.run.secrets)
                 self.run.record_teardown_errors(teardown_errors(result.failures))
                 if result.stuck and self.up_at.get(address):
                     ended.add((address, result.pid))
-                    self._stuck(address, result.pid)
+                    where = f"Dask worker process {result.pid} ({address})"
+                    self.stuck(self.up_at[address], where, "was restarted (killed by its nanny)")
                     stuck.append(address)
                 elif not result.stuck:
                     ended.add((address, result.pid))
@@ -339,30 +244,7 @@ class _DaskRun:
                     if isinstance(answer, BaseException)
                     else "the worker process is gone"
                 )
-                self._lost(address, pid, keys, why)
-
-    def _stuck(self, address: str, pid: int) -> None:
-        """The teardown on worker ``address`` did not end in time: report what is still up
-        there (the first of them is stuck in its teardown)."""
-        keys = list(self.up_at.get(address, []))
-        self.up_at[address] = []
-        stuck, below = keys[-1], list(reversed(keys[:-1]))
-        error = stuck_teardown(
-            self.run,
-            stuck,
-            self.grace,
-            f"the Dask worker process {pid} ({address}) where it was up was restarted (killed "
-            f"by its nanny)",
-        )
-        self.run.record_teardown_errors([error])
-        if below:
-            self._lost(
-                address,
-                pid,
-                list(reversed(below)),
-                f"the worker was restarted because the teardown of {stuck!r} before it hung "
-                f"past its teardown_timeout",
-            )
+                self.lost(keys, f"it was up in Dask worker process {pid} ({address}), and {why}")
 
     def _up_by_log(self) -> dict[tuple[str, int], list[str]]:
         """(worker address, pid) -> resources up there, replayed from the scheduler's log."""
@@ -377,16 +259,8 @@ class _DaskRun:
                 keys.remove(message["resource"])
         return up
 
-    def _lost(self, address: str, pid: int, keys: list[str], why: str) -> None:
-        self.run.record_teardown_errors(
-            not_torn_down(
-                self.run, key, f"it was up in Dask worker process {pid} ({address}), and {why}"
-            )
-            for key in reversed(keys)
-        )
 
-
-class DaskExecutor(Executor):
+class DaskExecutor(RemoteExecutor):
     """Runs assets as tasks on a ``dask.distributed`` cluster.
 
     Cluster: ``address`` connects to a running scheduler; otherwise the run starts a
@@ -446,21 +320,12 @@ class DaskExecutor(Executor):
 
     name: ClassVar[str] = "dask"
     Config: ClassVar[type[ExecutorConfig]] = DaskConfig
-    supports_timeout: ClassVar[bool] = True
 
     @property
     def shares_environment(self) -> bool:  # type: ignore[override]
         """True for a LocalCluster the run starts (its workers inherit this environment)."""
         assert isinstance(self.config, DaskConfig)
         return self.config.address is None
-
-    def check(self, plan: Plan, resources: ResourceGraph) -> None:
-        """Pickle every asset and every needed resource before anything starts.
-
-        Raises:
-            DefinitionError: naming the asset or resource that cannot be sent to a worker.
-        """
-        check_shippable(plan, resources)
 
     def execute(self, run: RunState) -> None:
         assert isinstance(self.config, DaskConfig)

@@ -29,27 +29,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-import sys
 import threading
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
 from distributed.utils import sync
 
 from host import Event, ResourceEvent
 from host.executors import (
-    LogForwarder,
+    CapturedOutput,
     RunPayload,
     ShippedError,
     StepResult,
     WorkerRun,
-    cancel_interrupt,
-    interrupt_thread,
     loads,
-    mask,
+    teardown_due,
 )
 
 if TYPE_CHECKING:
@@ -110,70 +106,6 @@ class TeardownResult:
     stuck: bool = False
 
 
-class _Captured:
-    """Stands in for ``sys.stdout``/``sys.stderr`` on a worker while a run is installed there:
-    text written goes to ``sink`` (masked when shipped), whole lines at a time."""
-
-    def __init__(self, name: str, original: IO[str], sink: _Output) -> None:
-        self.name = name
-        self.original = original
-        self._sink = sink
-
-    def write(self, text: str) -> int:
-        self._sink.add(self.name, text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.original, name)
-
-
-class _Output:
-    """What the run wrote and logged on this worker, until the next result takes it."""
-
-    def __init__(self, secrets: Any) -> None:
-        self._lock = threading.Lock()
-        self._items: list[tuple[str, Any]] = []
-        self._secrets = secrets  # the run's secrets here (a set that grows)
-        self._streams: list[_Captured] = []
-        self._handler = LogForwarder(lambda fields: self.add("log", fields), lambda: secrets)
-
-    def add(self, kind: str, item: Any) -> None:
-        with self._lock:
-            if kind != "log" and self._items and self._items[-1][0] == kind:
-                self._items[-1] = (kind, self._items[-1][1] + item)
-            else:
-                self._items.append((kind, item))
-
-    def take(self) -> list[tuple[str, Any]]:
-        """Everything kept so far, masked (and forgotten here)."""
-        with self._lock:
-            items, self._items = self._items, []
-        return [
-            (kind, item if kind == "log" else mask(item, self._secrets)) for kind, item in items
-        ]
-
-    def install(self) -> None:
-        for name in ("stdout", "stderr"):
-            original = getattr(sys, name)
-            captured = _Captured(name, original, self)
-            self._streams.append(captured)
-            setattr(sys, name, captured)
-        logging.getLogger().addHandler(self._handler)
-
-    def uninstall(self) -> None:
-        logging.getLogger().removeHandler(self._handler)
-        for captured in reversed(self._streams):
-            if getattr(sys, captured.name) is captured:
-                setattr(sys, captured.name, captured.original)
-        self._streams.clear()
-
-
 class RunPlugin(WorkerPlugin):
     """The run's state on one Dask worker: created lazily, closed once.
 
@@ -189,8 +121,7 @@ class RunPlugin(WorkerPlugin):
         self._run: WorkerRun | None = None
         self._closed = False
         self._interrupted = False
-        self._running: dict[int, str] = {}  # task thread -> the asset it runs
-        self._output: _Output | None = None
+        self._output: CapturedOutput | None = None
 
     def setup(self, worker: Worker) -> None:
         self._worker = worker
@@ -235,35 +166,27 @@ class RunPlugin(WorkerPlugin):
         after it is not run, one still running when it passes is interrupted.
         """
         events = self._collect()
-        pid = os.getpid()
-        ident = threading.get_ident()
         secrets: set[str] = set()
         try:
             with self._lock:
                 if self._closed:
-                    raise RuntimeError(f"the run already ended on worker process {pid}")
+                    raise RuntimeError(f"the run already ended on worker process {os.getpid()}")
                 if self._interrupted:
                     raise KeyboardInterrupt(f"the run was interrupted; asset {key!r} not run")
                 if self._run is None:
                     payload: RunPayload = loads(self._payload)
                     self._run = WorkerRun(payload, self._emit, threads=True)
-                    self._output = _Output(self._run.runtime.secrets)
+                    self._output = CapturedOutput(self._run.runtime.secrets)
                     self._output.install()
                 run = self._run
                 secrets = run.runtime.secrets
-                self._running[ident] = key
-            try:
-                result = run.run(key, inputs, counted=True)
-            finally:
-                with self._lock:
-                    self._running.pop(ident, None)
-                    cancel_interrupt(ident)  # an interrupt that came too late is dropped
+            result = run.run(key, inputs, counted=True)
         except BaseException as exc:  # a task must not raise KeyboardInterrupt into Dask
-            result = StepResult(key, False, error=WorkerRun.pack(exc, secrets), pid=pid)
+            result = StepResult.failed(key, exc, secrets)
         finally:
             self._local.events = None
         output = self._output.take() if self._output is not None else []
-        return TaskResult(result, events, get_worker().address, pid, output)
+        return TaskResult(result, events, get_worker().address, os.getpid(), output)
 
     def interrupt(self) -> list[str]:
         """Interrupt the run's assets running here (KeyboardInterrupt in their threads).
@@ -273,9 +196,7 @@ class RunPlugin(WorkerPlugin):
         """
         with self._lock:
             self._interrupted = True
-            for ident in self._running:
-                interrupt_thread(ident, KeyboardInterrupt)
-            return sorted(self._running.values())
+            return self._run.interrupt(KeyboardInterrupt) if self._run is not None else []
 
     def close(self) -> TeardownResult:
         """Tear down what the run brought up in this process (once); report what happened."""
@@ -363,8 +284,8 @@ async def close_run(
         if len(down) != seen:  # the next resource started going down
             since, seen = loop.time(), len(down)
         left = [key for key in getattr(plugin, "_closing_order", []) if key not in down]
-        limit = timeouts.get(left[-1]) if left else None
-        if limit is not None and loop.time() > since + limit + grace:
+        due = teardown_due(left, since, timeouts, grace)
+        if due is not None and loop.time() > due:
             output = getattr(plugin, "_closing_output", None)
             return TeardownResult(
                 events=events,

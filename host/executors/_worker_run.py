@@ -10,7 +10,6 @@ goes down in reverse order when the worker is done with the run (:mod:`host._tea
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -19,31 +18,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from host._context import AssetExecutionContext
-from host._errors import HostError, RunTimeoutError
-from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent, describe_exception
+from host._errors import ShippingError
+from host._events import AssetFailed, ErrorInfo, Event, describe_exception
 from host._graph import Step
 from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRun
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
-from host._secrets import mask, mask_error, mask_event, secret_values
+from host._secrets import mask_error, mask_event, secret_values
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches
-from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts
+from host._timeouts import (
+    Deadline,
+    DeadlineExceeded,
+    PhaseTimeouts,
+    cancel_interrupt,
+    interrupt_thread,
+)
+from host.executors._failures import timed_out
+from host.executors._output import caller_log_levels
 from host.executors._shipping import ShippedError, dumps, loads, needed_resources
+from host.executors._threads import ThreadOwners
 from host.executors.base import RunState
 
-__all__ = [
-    "LogForwarder",
-    "RunPayload",
-    "StepResult",
-    "WorkerRun",
-    "caller_log_levels",
-    "reemit_record",
-]
-
-#: Where the host reports about worker processes (lingering threads, output).
-log = logging.getLogger("host.executors")
+__all__ = ["RunPayload", "StepResult", "WorkerRun"]
 
 #: The name the output pickler is registered under in workers.
 _SHIPPER_NAME = "host.ship_outputs"
@@ -117,6 +115,11 @@ class StepResult:
     error: ShippedError | None = None
     pid: int = 0
 
+    @classmethod
+    def failed(cls, key: str, exc: BaseException, secrets: Collection[str] = ()) -> StepResult:
+        """Asset ``key`` failed here with ``exc`` (``secrets`` masked in its description)."""
+        return cls(key, False, error=WorkerRun.pack(exc, secrets), pid=os.getpid())
+
     def outcome(self) -> tuple[StepOutcome, bytes | None]:
         """The outcome for :meth:`RunState.record`, and the output's pickle to pass downstream.
 
@@ -127,7 +130,7 @@ class StepResult:
             try:
                 return StepOutcome(self.key, True, output=loads(self.output)), self.output
             except Exception as exc:
-                error = HostError(
+                error = ShippingError(
                     f"the output of asset {self.key!r} cannot be unpickled in process "
                     f"{os.getpid()}: {describe_exception(exc)}"
                 )
@@ -165,7 +168,7 @@ class _OutputShipper:
         try:
             self._local.blob = dumps(output)
         except Exception as exc:
-            raise HostError(
+            raise ShippingError(
                 f"asset {context.asset_key!r} returned {type(output).__qualname__}, which cannot "
                 f"be pickled to leave worker process {os.getpid()}: {describe_exception(exc)}. "
                 f"Return data (or write it somewhere and return where), not live handles."
@@ -191,15 +194,21 @@ class WorkerRun:
         self, payload: RunPayload, emit: Callable[[Event], None], *, threads: bool = False
     ) -> None:
         self.payload = payload
+        self._threads = ThreadOwners()
         # Installed hook plugins load here as in the caller, with the caller's switches.
         manager = make_plugin_manager(payload.plugins, switches=payload.switches)
         self._shipper = _OutputShipper()
         manager.register(self._shipper, name=_SHIPPER_NAME)
+
+        def masked(event: Event) -> None:
+            self._threads.note(event)
+            emit(mask_event(event, self.runtime.secrets))
+
         self._process = ProcessRun(
             payload.run_id,
             payload.executor,
             manager.hook,
-            self._masked(emit),
+            masked,
             payload.resources,
             timeouts=payload.timeouts,
             threads=threads,
@@ -209,15 +218,34 @@ class WorkerRun:
         # Secret values this process knows (EnvVars are read here), masked in what it reports.
         nodes = payload.resources.nodes
         self.runtime.secrets.update(secret_values({k: n.resource for k, n in nodes.items()}))
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}  # thread ident -> the asset it runs
+        self._interrupted = False
         self._closed = False
 
-    def _masked(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
-        def masked(event: Event) -> None:
-            self._threads.note(event)
-            emit(mask_event(event, self.runtime.secrets))
+    @property
+    def running(self) -> bool:
+        """Whether an asset of the run is running in this process now (in :meth:`run`)."""
+        return bool(self._running)
 
-        self._threads = _ThreadOwners()
-        return masked
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def interrupt(self, exc: type[BaseException] = KeyboardInterrupt) -> list[str]:
+        """Interrupt the assets running in other threads of this process (``exc`` raised in
+        them, :func:`host.executors.interrupt_thread`); assets given to :meth:`run` afterwards
+        are not run (``KeyboardInterrupt``). Returns the interrupted asset keys.
+
+        A thread in one blocking call in C stops only when the call returns; a process's main
+        thread is better interrupted with a signal.
+        """
+        with self._lock:
+            self._interrupted = True
+            for ident in self._running:
+                interrupt_thread(ident, exc)
+            return sorted(self._running.values())
 
     def lingering_threads(self) -> list[tuple[threading.Thread, str]]:
         """Non-daemon threads started during the run here and still running, with what
@@ -229,26 +257,7 @@ class WorkerRun:
         """Log a warning (logger ``host.executors``) for each of :meth:`lingering_threads`;
         return how many. ``where`` names the worker (``"worker process 123"``); threads whose
         name starts with one of ``ignore`` are the worker's own (not reported)."""
-        found = [(t, o) for t, o in self.lingering_threads() if not t.name.startswith(ignore)]
-        for thread, owner in found:
-            target = getattr(thread, "_target", None)
-            runs = (
-                f", running {getattr(target, '__module__', '?')}."
-                f"{getattr(target, '__qualname__', repr(target))}"
-                if target is not None
-                else ""
-            )
-            log.warning(
-                "%s",
-                mask(
-                    f"run {self.payload.run_id}: {where}: non-daemon thread {thread.name!r}"
-                    f"{runs}, started by {owner}, was still running when the run ended there; "
-                    f"it was not waited for (the process exits without it). Stop it in the "
-                    f"resource's teardown, or make it a daemon thread.",
-                    self.runtime.secrets,
-                ),
-            )
-        return len(found)
+        return self._threads.report(self.payload.run_id, where, ignore, self.runtime.secrets)
 
     def run(self, key: str, inputs: Mapping[str, bytes], *, counted: bool = False) -> StepResult:
         """Run asset ``key`` with its upstream outputs (pickled); never raises an Exception.
@@ -263,8 +272,28 @@ class WorkerRun:
             inputs: upstream asset key -> pickled output.
             counted: count the run's timeout here (``RunPayload.until``): an asset that would
                 start after it is not run, one still running when it passes is interrupted.
+
+        Raises:
+            KeyboardInterrupt: the run was interrupted here (:meth:`interrupt`); not run.
+            RuntimeError: the run already ended here (:meth:`close`); not run.
         """
-        until = self.payload.until if counted else None
+        ident = threading.get_ident()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the run already ended in worker process {os.getpid()}")
+            if self._interrupted:
+                raise KeyboardInterrupt(f"the run was interrupted; asset {key!r} not run")
+            self._running[ident] = key
+        try:
+            return self._counted(key, inputs) if counted else self._run(key, inputs)
+        finally:
+            with self._lock:
+                self._running.pop(ident, None)
+                if self._interrupted:
+                    cancel_interrupt(ident)  # an interrupt that came too late is dropped
+
+    def _counted(self, key: str, inputs: Mapping[str, bytes]) -> StepResult:
+        until = self.payload.until
         if until is None:
             return self._run(key, inputs)
         remaining = until - time.time()
@@ -283,32 +312,24 @@ class WorkerRun:
 
     def _timed_out(self, key: str, elapsed: float | None) -> StepResult:
         """``key`` failed with RunTimeoutError: interrupted after ``elapsed`` s, or not run."""
-        timeout = f" of {self.payload.timeout:g} s" if self.payload.timeout else ""
-        if elapsed is None:
-            what = f"asset {key!r} was not run: the run's timeout{timeout} passed"
-        else:
-            what = (
-                f"asset {key!r} was interrupted after {elapsed:.3g} s: the run's timeout"
-                f"{timeout} passed"
-            )
-        error = RunTimeoutError(f"{what}. Give the run more time (timeout), or find the slow part.")
+        error = timed_out(key, self.payload.timeout, elapsed)
         info = ErrorInfo.from_exception(error)
         self.runtime.emit(
             AssetFailed(self.payload.run_id, asset_key=key, duration=elapsed or 0.0, error=info)
         )
-        return StepResult(key, False, error=self.pack(error, self.runtime.secrets), pid=os.getpid())
+        return StepResult.failed(key, error, self.runtime.secrets)
 
     def _run(self, key: str, inputs: Mapping[str, bytes]) -> StepResult:
         pid = os.getpid()
         try:
             values = {name: loads(blob) for name, blob in inputs.items()}
         except Exception as exc:
-            error = HostError(
+            error = ShippingError(
                 f"the inputs of asset {key!r} cannot be unpickled in worker process {pid}: "
                 f"{describe_exception(exc)}"
             )
             error.__cause__ = exc
-            return StepResult(key, False, error=self.pack(error, self.runtime.secrets), pid=pid)
+            return StepResult.failed(key, error, self.runtime.secrets)
         start = time.perf_counter()
         try:
             outcome = execute_step(self.payload.steps[key], values, self.stack, self.runtime)
@@ -326,10 +347,10 @@ class WorkerRun:
             raise
         if outcome.ok:
             return StepResult(key, True, output=self._shipper.take(), pid=pid)
-        assert outcome.error is not None
-        raised = outcome.exception or HostError(outcome.error.message)
+        assert outcome.error is not None and outcome.exception is not None
         info = mask_error(outcome.error, self.runtime.secrets)
-        return StepResult(key, False, error=ShippedError.pack(raised, info, pid), pid=pid)
+        shipped = ShippedError.pack(outcome.exception, info, pid)
+        return StepResult(key, False, error=shipped, pid=pid)
 
     def close(self, exc: BaseException | None = None) -> list[ShippedError]:
         """Tear down what came up here, in reverse order; return the teardown failures.
@@ -338,9 +359,10 @@ class WorkerRun:
             exc: the exception ending the run here, if any; passed to each resource's context
                 manager, as ``with`` would.
         """
-        if self._closed:
-            return []
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return []
+            self._closed = True
         if exc is None:
             self._process.close()
         else:
@@ -359,123 +381,3 @@ class WorkerRun:
         """``exc`` ready for the trip to the caller (``secrets`` masked in its description)."""
         info = mask_error(ErrorInfo.from_exception(exc), secrets)
         return ShippedError.pack(exc, info, os.getpid())
-
-
-class _ThreadOwners:
-    """Which part of the run started each thread of this process: the threads that exist at
-    each event and did not at the one before were started by what the event is about."""
-
-    def __init__(self) -> None:
-        self._owners: dict[threading.Thread, str | None] = dict.fromkeys(threading.enumerate())
-
-    def note(self, event: Event | None) -> None:
-        current = threading.enumerate()
-        if len(current) == len(self._owners) and all(t in self._owners for t in current):
-            return
-        owner = "the run"
-        if isinstance(event, ResourceEvent):
-            owner = f"resource {event.resource_key!r}"
-        elif (key := getattr(event, "asset_key", None)) is not None:
-            owner = f"asset {key!r}"
-        for thread in current:
-            self._owners.setdefault(thread, owner)
-
-    def lingering(self) -> list[tuple[threading.Thread, str]]:
-        self.note(None)
-        me = threading.current_thread()
-        return [
-            (thread, owner)
-            for thread, owner in self._owners.items()
-            if owner is not None
-            and thread is not me
-            and thread is not threading.main_thread()
-            and not thread.daemon
-            and thread.is_alive()
-        ]
-
-
-#: LogRecord attributes that travel (others are dropped; extras of simple types travel too).
-_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) - {
-    "args",
-    "exc_info",
-    "msg",
-    "message",
-}
-
-
-def caller_log_levels() -> dict[str, int]:
-    """Logger name -> level, for every logger given a level in this process (root: ``""``)."""
-    levels = {"": logging.getLogger().level}
-    for name, logger in logging.Logger.manager.loggerDict.items():
-        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
-            levels[name] = logger.level
-    return levels
-
-
-def _simple(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-class LogForwarder(logging.Handler):
-    """A handler for a worker's root logger: every record, masked, as a dict to ``send``.
-
-    The message is formatted here (``args`` do not travel), the exception and stack become
-    text, secrets are masked with ``secrets`` (read when each record is sent). The caller
-    re-emits the records with :func:`reemit_record`. ``send`` failing (the caller is gone)
-    drops the record.
-    """
-
-    def __init__(
-        self, send: Callable[[dict[str, Any]], None], secrets: Callable[[], Collection[str]]
-    ) -> None:
-        super().__init__(logging.NOTSET)
-        self._send = send
-        self._secrets = secrets
-        self._local = threading.local()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if getattr(self._local, "busy", False):
-            return  # a record logged while sending one (never sent in a loop)
-        self._local.busy = True
-        try:
-            self._send(self.pack(record, self._secrets()))
-        except OSError:
-            pass
-        except Exception:
-            self.handleError(record)
-        finally:
-            self._local.busy = False
-
-    @staticmethod
-    def pack(record: logging.LogRecord, secrets: Collection[str]) -> dict[str, Any]:
-        """``record`` as a dict of simple values, its text masked."""
-        fields = {
-            key: value
-            for key, value in record.__dict__.items()
-            if (key in _RECORD_FIELDS or not key.startswith("_")) and _simple(value)
-        }
-        fields.pop("args", None)
-        fields["msg"] = mask(record.getMessage(), secrets)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for key in ("exc_text", "stack_info"):
-            if fields.get(key) is not None or getattr(record, key, None):
-                fields[key] = mask(str(getattr(record, key)), secrets)
-        return fields
-
-
-def reemit_record(fields: Mapping[str, Any], secrets: Collection[str]) -> None:
-    """Re-emit a record a worker forwarded (:class:`LogForwarder`), here, on its logger.
-
-    Its text is masked again with ``secrets`` (the run's, known here); it is handled only if
-    its logger is enabled for its level here, as if it had been logged here.
-    """
-    masked = dict(fields)
-    for key in ("msg", "exc_text", "stack_info"):
-        if isinstance(masked.get(key), str):
-            masked[key] = mask(masked[key], secrets)
-    masked["args"] = None
-    record = logging.makeLogRecord(masked)
-    logger = logging.getLogger(record.name)
-    if logger.isEnabledFor(record.levelno):
-        logger.handle(record)
