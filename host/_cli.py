@@ -19,6 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from host import _cli_info, _cli_run, _scaffold
 from host._cli_base import (
@@ -29,6 +30,7 @@ from host._cli_base import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
 )
+from host._discovery import discover_plugins
 from host._errors import HostError
 from host._events import describe_exception, safe_repr, safe_str
 from host._interrupts import SignalExit
@@ -115,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     new = commands.add_parser("new", parents=[common], help="create a new plugin package")
     kinds = new.add_subparsers(dest="kind", required=True, metavar="KIND")
     plugin = kinds.add_parser(
-        "plugin", parents=[common], help="a resource plugin package, ready to install and test"
+        "plugin",
+        parents=[common],
+        help="a plugin package (--kind resource, hook or executor), ready to install and test",
     )
     _scaffold.add_arguments(plugin)
     plugin.set_defaults(handler=_cmd_new_plugin)
