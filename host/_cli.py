@@ -20,6 +20,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from host import _cli_history, _cli_info, _cli_run, _scaffold
 from host._cli_base import (
@@ -30,6 +31,7 @@ from host._cli_base import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
 )
+from host._discovery import discover_plugins
 from host._errors import HostError
 from host._events import describe_exception, safe_repr, safe_str
 from host._interrupts import SignalExit
@@ -53,8 +55,43 @@ def _cmd_new_plugin(args: argparse.Namespace, out: Output) -> int:
     return _scaffold.run(args, out.write)
 
 
-def _parser() -> argparse.ArgumentParser:
+def version_text() -> str:
+    """What ``host --version`` prints: host's version, then each plugin distribution's.
+
+    Like pytest's header: ``plugins: host-plugin-dask-0.1.0, host-plugin-http-0.1.0``, one entry
+    per installed distribution (other than host) with an entry point in the host's groups,
+    sorted by name, with its status when no entry point of it is usable (``disabled``,
+    ``incompatible``...). It reads only distribution metadata: no plugin is imported.
+    """
     import host
+
+    statuses: dict[tuple[str, str], set[str]] = {}
+    for info in discover_plugins():
+        if info.distribution and info.distribution != "host":
+            key = (info.distribution, info.version or "?")
+            statuses.setdefault(key, set()).add(info.status)
+    names = []
+    for (dist, version), seen in sorted(statuses.items()):
+        note = "" if "ok" in seen else f" ({', '.join(sorted(seen))})"
+        names.append(f"{dist}-{version}{note}")
+    return (
+        f"host {host.__version__} (plugin API {PLUGIN_API_VERSION})\n"
+        f"plugins: {', '.join(names) or 'none'}"
+    )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the text is made when asked for (it scans the installed distributions)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
+def _parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -70,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version",
-        action="version",
-        version=f"host {host.__version__} (plugin API {PLUGIN_API_VERSION})",
+        action=_VersionAction,
+        help="show host's version and every installed plugin distribution's, then exit",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -82,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     new = commands.add_parser("new", parents=[common], help="create a new plugin package")
     kinds = new.add_subparsers(dest="kind", required=True, metavar="KIND")
     plugin = kinds.add_parser(
-        "plugin", parents=[common], help="a resource plugin package, ready to install and test"
+        "plugin",
+        parents=[common],
+        help="a plugin package (--kind resource, hook or executor), ready to install and test",
     )
     _scaffold.add_arguments(plugin)
     plugin.set_defaults(handler=_cmd_new_plugin)

@@ -77,7 +77,9 @@ def load_run_config(
     no cycle), the executor and its settings, the assets (importable, resolvable, decorated:
     an asset module that raises anything at import, ``SystemExit`` and ``KeyboardInterrupt``
     included, is a ``DefinitionError`` naming it) and the plan (every asset's inputs resolve,
-    the selection exists). The config file's directory is put first on ``sys.path``.
+    the selection exists). The config file's directory is put first on ``sys.path``. With
+    several problems, the error lists them all; its class is that of the first problem, or
+    ``ConfigError`` if they differ.
 
     Args:
         path: the TOML file.
@@ -94,9 +96,6 @@ def load_run_config(
         DefinitionError: assets cannot be imported or planned, or resources form a cycle.
         PluginError: a resource type or executor is disabled, incompatible, registered by
             several distributions, or broken.
-
-        With several problems, the error lists them all; its class is that of the first
-        problem, or ``ConfigError`` if they differ.
     """
     path = Path(path)
     try:

@@ -44,9 +44,25 @@ E = TypeVar("E", bound=ResourceError)
 
 @functools.cache
 def _packages() -> Mapping[str, list[str]]:
+    """Top-level module -> the distributions that ship it.
+
+    From the installed files (``packages_distributions``); an editable install made with a
+    ``.pth`` file (as hatchling's is) lists no module in its ``RECORD``, so a module no file
+    names is mapped to the distributions whose entry points point into it.
+    """
     import importlib_metadata
 
-    return importlib_metadata.packages_distributions()
+    found = {top: list(names) for top, names in importlib_metadata.packages_distributions().items()}
+    by_entry_point: dict[str, list[str]] = {}
+    for dist in importlib_metadata.distributions():
+        name = dist.metadata["Name"]
+        for entry in dist.entry_points:
+            top = entry.value.partition(":")[0].partition(".")[0].strip()
+            if name and top and top not in found:
+                names = by_entry_point.setdefault(top, [])
+                if name not in names:
+                    names.append(name)
+    return found | by_entry_point
 
 
 def distribution_of(cls: type) -> str | None:

@@ -1,11 +1,21 @@
-"""``host new plugin NAME``: a new plugin package, ready to install, test and publish.
+"""``host new plugin NAME [--kind KIND]``: a new plugin package, ready to install, test, publish.
 
-:func:`scaffold_plugin` writes ``host-plugin-NAME/``: a ``pyproject.toml`` that registers one
-example resource in the ``host.resources`` entry-point group and declares the host versions it
-supports (its requirement on ``host``, which the host reads to decide whether the plugin is
-compatible), the package with the example resource, a README, and tests that use
-``host.testing`` and the ``host`` pytest plugin. The tests pass as generated, once the package is
-installed (``pip install -e ".[test]"``). Nothing is ever overwritten.
+:func:`scaffold_plugin` writes ``host-plugin-NAME/`` for one of three kinds (:data:`KINDS`):
+
+- ``resource`` (the default): an example resource registered in ``host.resources``;
+- ``hook``: a hook plugin module registered in ``host.plugins`` (it records each asset's outcome
+  as a JSON line in the file an environment variable names, and is inert while it is unset);
+- ``executor``: an executor registered in ``host.executors``, written only against the public
+  executor kit (:mod:`host.executors`): every asset in one worker thread of its own.
+
+Each package has a ``pyproject.toml`` with the same packaging conventions as the host's own
+plugins (hatchling, an SPDX licence with its file, classifiers, ``py.typed``, a wheel of the
+package alone) and the host versions it supports (its requirement on ``host``, which the host
+reads to decide whether the plugin is compatible), a README that says how to install it before
+and after publishing and where the authors' guide is, and tests that use ``host.testing`` and
+the ``host`` pytest plugin. The tests pass as generated, once the package is installed
+(``pip install ./host-plugin-NAME``, or ``pip install -e "./host-plugin-NAME[test]"`` to develop).
+Nothing is ever overwritten.
 
 :func:`add_arguments` and :func:`run` are the command's parser and body, for ``host._cli``.
 """
@@ -22,7 +32,18 @@ from string import Template
 
 from host._errors import ScaffoldError
 
-__all__ = ["ScaffoldError", "add_arguments", "run", "scaffold_plugin", "supported_host_range"]
+__all__ = [
+    "KINDS",
+    "ScaffoldError",
+    "add_arguments",
+    "guide_path",
+    "run",
+    "scaffold_plugin",
+    "supported_host_range",
+]
+
+#: The kinds of plugin ``host new plugin --kind`` makes, with the entry-point group of each.
+KINDS = {"resource": "host.resources", "hook": "host.plugins", "executor": "host.executors"}
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
@@ -45,7 +66,24 @@ def supported_host_range(version: str | None = None) -> str:
     return f"host>={major}.{minor},<{upper}"
 
 
-def _names(name: str) -> dict[str, str]:
+def guide_path() -> Path:
+    """Where the authors' guide of the installed host is, as a file on this machine.
+
+    The host's wheel ships the specs in the package (``host/specs/authors-guide.md``); an
+    editable install of a checkout reads them from the checkout's ``specs/`` folder.
+    """
+    import host
+
+    package = Path(host.__file__).resolve().parent
+    shipped = package / "specs" / "authors-guide.md"
+    return shipped if shipped.is_file() else package.parent / "specs" / "authors-guide.md"
+
+
+def _names(name: str, kind: str = "resource") -> dict[str, str]:
+    if kind not in KINDS:
+        raise ScaffoldError(
+            f"{kind!r} is not a kind of plugin `host new plugin` makes: use one of {sorted(KINDS)}"
+        )
     if name.startswith(("host-plugin-", "host_plugin_")):
         raise ScaffoldError(
             f"give the plugin's short name: `host new plugin {name[12:]}` creates {name}"
@@ -59,35 +97,42 @@ def _names(name: str) -> dict[str, str]:
     if keyword.iskeyword(ident):
         raise ScaffoldError(f"{name!r} is a Python keyword; assets could not name the resource")
     words = re.split(r"[-_]", name)
+    cls = "".join(word.capitalize() for word in words) + _SUFFIX.get(kind, "")
     return {
         "name": name,
         "dist": f"host-plugin-{'-'.join(words)}",
         "package": f"host_plugin_{ident}",
         "type": ident,
-        "cls": "".join(word.capitalize() for word in words) + "Resource",
+        "cls": cls,
         "title": " ".join(word.capitalize() for word in words),
         "env": f"{ident.upper()}_TOKEN",
         "requirement": supported_host_range(),
-    }
+        "kind": kind,
+        "group": KINDS[kind],
+        "asset_log": f"{ident.upper()}_ASSET_LOG",
+        "guide": str(guide_path()),
+    } | {"entry": f"host_plugin_{ident}" + ("" if kind == "hook" else f":{cls}")}
 
 
-def scaffold_plugin(name: str, dest_dir: str | Path) -> Path:
-    """Create the plugin package ``host-plugin-NAME/`` in ``dest_dir``.
+def scaffold_plugin(name: str, dest_dir: str | Path, kind: str = "resource") -> Path:
+    """Create the plugin package ``host-plugin-NAME/`` of ``kind`` in ``dest_dir``.
 
     Args:
         name: the plugin's short name, e.g. ``acme`` or ``acme-crm``: the distribution is
-            ``host-plugin-acme-crm``, the package ``host_plugin_acme_crm``, the resource type
-            (entry-point name) ``acme_crm`` and the class ``AcmeCrmResource``.
+            ``host-plugin-acme-crm``, the package ``host_plugin_acme_crm``, the entry-point name
+            (resource type, hook plugin or executor name) ``acme_crm``, and the class
+            ``AcmeCrmResource`` or ``AcmeCrmExecutor`` (a hook plugin is the package's module).
         dest_dir: the folder to create it in (made if missing).
+        kind: ``resource``, ``hook`` or ``executor`` (:data:`KINDS`).
 
     Returns:
         The new plugin folder.
 
     Raises:
-        ScaffoldError: ``name`` is not usable, or the folder already exists (nothing is
-            overwritten).
+        ScaffoldError: ``name`` or ``kind`` is not usable, or the folder already exists (nothing
+            is overwritten).
     """
-    names = _names(name)
+    names = _names(name, kind)
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     root = dest / names["dist"]
@@ -98,12 +143,14 @@ def scaffold_plugin(name: str, dest_dir: str | Path) -> Path:
             f"{root} already exists; `host new plugin` never overwrites anything. Choose another "
             f"name or folder, or remove it first."
         ) from None
+    package, tests = _SOURCES[kind]
     files = {
         "pyproject.toml": _PYPROJECT,
-        "README.md": _README,
-        f"{names['package']}/__init__.py": _PACKAGE,
+        "README.md": Template(_README_HEAD + _USE[kind] + _README_TAIL),
+        "LICENSE": _LICENSE,
+        f"{names['package']}/__init__.py": package,
         f"{names['package']}/py.typed": Template(""),
-        f"tests/test_{names['type']}.py": _TESTS,
+        f"tests/test_{names['type']}.py": tests,
     }
     try:
         for relative, template in files.items():
@@ -122,6 +169,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "name", help="the plugin's short name, e.g. acme (creates host-plugin-acme)"
     )
     parser.add_argument(
+        "--kind",
+        dest="plugin_kind",
+        choices=sorted(KINDS),
+        default="resource",
+        help="what the plugin ships: a resource type (default), a hook plugin or an executor",
+    )
+    parser.add_argument(
         "--dir",
         dest="dest_dir",
         type=Path,
@@ -136,32 +190,47 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = print) -> int
     Raises:
         ScaffoldError: as :func:`scaffold_plugin` (the command reports it and exits with 2).
     """
-    root = scaffold_plugin(args.name, args.dest_dir or Path.cwd())
-    names = _names(args.name)
+    kind = getattr(args, "plugin_kind", "resource")
+    root = scaffold_plugin(args.name, args.dest_dir or Path.cwd(), kind)
+    names = _names(args.name, kind)
+    what = {
+        "resource": f"resource type {names['type']!r} ({names['package']}.{names['cls']})",
+        "hook": f"hook plugin {names['type']!r} (the module {names['package']})",
+        "executor": f"executor {names['type']!r} ({names['package']}.{names['cls']})",
+    }[kind]
     write(
-        f"created {root}: resource type {names['type']!r} ({names['package']}."
-        f"{names['cls']}), for {names['requirement']}.\n"
+        f"created {root}: {what}, for {names['requirement']}.\n"
         f"next:\n"
         f"  cd {root}\n"
         f'  python -m pip install -e ".[test]"\n'
         f"  python -m pytest\n"
-        f"then replace the example resource with yours; the guide: specs/authors-guide.md."
+        f"then replace the example {kind} with yours; the authors' guide: {names['guide']}"
     )
     return 0
 
 
+_SUFFIX = {"resource": "Resource", "executor": "Executor"}
+
 _PYPROJECT = Template("""\
 [build-system]
-requires = ["setuptools>=77"]
-build-backend = "setuptools.build_meta"
+requires = ["hatchling>=1.27"]
+build-backend = "hatchling.build"
 
 [project]
 name = "${dist}"
 version = "0.1.0"
-description = "${title}: a resource for the host plugin framework."
+description = "${title}: a ${kind} plugin for the host plugin framework."
 readme = "README.md"
 requires-python = ">=3.10"
 license = "MIT"
+license-files = ["LICENSE"]
+classifiers = [
+    "Development Status :: 3 - Alpha",
+    "Intended Audience :: Developers",
+    "Programming Language :: Python :: 3",
+    "Programming Language :: Python :: 3 :: Only",
+    "Typing :: Typed",
+]
 # The host releases this plugin supports; the host reads this requirement to decide whether the
 # plugin is compatible with it, and reports (does not load) a plugin built for another host.
 dependencies = ["${requirement}"]
@@ -169,21 +238,26 @@ dependencies = ["${requirement}"]
 [project.optional-dependencies]
 test = ["pytest>=8"]
 
-# The resource types this package ships: name (used in run configs) = "module:Class".
-[project.entry-points."host.resources"]
-${type} = "${package}:${cls}"
+# What this package ships, by entry-point group: name = "module" or "module:object".
+[project.entry-points."${group}"]
+${type} = "${entry}"
 
-# A hook plugin or an executor is registered the same way:
-# [project.entry-points."host.plugins"]
-# ${type} = "${package}.hooks"
-# [project.entry-points."host.executors"]
-# ${type} = "${package}.executor:MyExecutor"
+# Other kinds are registered the same way:
+# [project.entry-points."host.resources"]    a resource type: "module:ResourceClass"
+# [project.entry-points."host.plugins"]      a hook plugin: "module" or "module:object"
+# [project.entry-points."host.executors"]    an executor: "module:ExecutorClass"
 
-[tool.setuptools]
+# The wheel holds the package with its py.typed and nothing else; the sdist adds the tests.
+[tool.hatch.build.targets.wheel]
 packages = ["${package}"]
+exclude = ["__pycache__", "*.pyc"]
 
-[tool.setuptools.package-data]
-${package} = ["py.typed"]
+[tool.hatch.build.targets.sdist]
+include = ["/${package}", "/tests", "/README.md", "/LICENSE"]
+exclude = ["__pycache__", "*.pyc"]
+
+[tool.ruff]
+line-length = 100
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
@@ -191,24 +265,60 @@ addopts = "-ra"
 filterwarnings = ["error"]
 """)
 
-_README = Template("""\
+_LICENSE = Template(
+    """MIT License
+
+Copyright (c) 2026 the authors of ${dist}
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+)
+
+_README_HEAD = """\
 # ${dist}
 
-${title}: a resource for the host plugin framework, registered as the resource type `${type}`.
+${title}: a ${kind} plugin for the host plugin framework, registered as `${type}` in the
+entry-point group `${group}`.
 
 It supports `${requirement}`: the host checks that requirement and reports the plugin (without
 loading it) when the installed host is outside it.
 
 ## Install
 
+Before it is published, install it from its folder:
+
 ```sh
-pip install ${dist}
-host resources ${type}     # its configuration, from the class's fields
+pip install ./${dist}                # as users will get it (a wheel is built and installed)
+pip install -e "./${dist}[test]"     # for development: edits take effect without reinstalling
 ```
 
+Once it is published, `pip install ${dist}` installs it from the package index. Either way
+the host finds it through its entry point, without importing it: `host plugins` lists it and
+`host --version` names it.
+
+"""
+
+_USE = {
+    "resource": """\
 ## Use
 
-In Python:
+`host resources ${type}` shows its configuration, from the class's fields. In Python:
 
 ```python
 from host import asset, run_assets
@@ -233,6 +343,40 @@ type = "${type}"
 config = { path = "out.txt", token = { env = "${env}" } }
 ```
 
+""",
+    "hook": """\
+## Use
+
+Installed, the plugin joins every run, in every process of it: set `${asset_log}` to a file
+and each asset that runs appends one JSON line to it (`asset`, `ok`, `duration`, `pid`,
+`run_id`); while the variable is unset it records nothing.
+
+```sh
+${asset_log}=$$PWD/assets.jsonl host run run.toml
+```
+
+Switch it off for one run with `HOST_DISABLE_PLUGINS=${type}`, or in a run config's `[plugins]`.
+
+""",
+    "executor": """\
+## Use
+
+It runs every asset in one worker thread of its own, one after another, bringing resources up
+there the first time an asset needs them and down in reverse order when the run ends.
+
+```python
+from host import run_assets
+
+run_assets(assets, resources, executor="${type}")
+```
+
+In a run config: `[run]` `executor = "${type}"`. It is written only against the public executor
+kit, `host.executors`.
+
+""",
+}
+
+_README_TAIL = """\
 ## Develop
 
 ```sh
@@ -240,22 +384,330 @@ python -m pip install -e ".[test]"
 python -m pytest
 ```
 
-The tests use `host.testing` and the `host` pytest plugin (installed with the host): the
-resource comes up through the same hooks, dependency handling and teardown as in a run, and
-`check_resource_class` checks that it is well formed (frozen, picklable configuration, a JSON
-schema, masked secrets, a lifecycle that survives failures, a worker process). Tests using the
-`host_run` fixture run once per installed executor.
+The tests use `host.testing` and the `host` pytest plugin (installed with the host): resources
+come up through the same hooks, dependency handling and teardown as in a run. Tests using the
+`host_run` fixture run once per installed executor (or those named by
+`@pytest.mark.host_executors(...)`).
+
+The authors' guide (how to write each kind of plugin, the executor kit, testing, publishing)
+is installed with the host: `host new plugin` printed where (here `${guide}`), and it is the
+"Authors' guide" page of the host's documentation site.
 
 ## Publish
 
 ```sh
 python -m pip install build twine
 python -m build
+python -m twine check dist/*
 python -m twine upload dist/*
 ```
-""")
+"""
 
-_PACKAGE = Template('''\
+_HOOK_PACKAGE = Template('''\
+"""${title}: a host hook plugin, registered as `${type}` in `host.plugins`.
+
+This module is the plugin: its module-level functions are `@host.hookimpl`s, and the package
+registers the module itself. Installed, it joins every run in every process of it. Each asset
+that runs appends one JSON line to the file named by the environment variable `${asset_log}`
+(read each time an asset runs; nothing is recorded while it is unset), one `write` with
+`O_APPEND` each, so the processes of a run can share the file.
+
+Replace the example with your own hooks (`host.hookimpl`; the hooks are listed in the guide).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+from host import AssetExecutionContext, hookimpl
+
+__all__ = ["ENV_VAR", "host_asset_execute", "read_records"]
+
+#: The environment variable naming the file the records are appended to.
+ENV_VAR = "${asset_log}"
+
+
+@hookimpl(wrapper=True)
+def host_asset_execute(
+    context: AssetExecutionContext, fn: Callable[..., Any], kwargs: dict[str, Any]
+) -> Generator[None, Any, Any]:
+    """Time each asset's body and record how it ended; the output and errors pass unchanged."""
+    start = time.perf_counter()
+    ok = False
+    try:
+        output = yield
+        ok = True
+        return output
+    finally:
+        _record(
+            {
+                "run_id": context.run_id,
+                "asset": context.asset_key,
+                "ok": ok,
+                "duration": time.perf_counter() - start,
+                "pid": os.getpid(),
+            }
+        )
+
+
+def _record(record: dict[str, Any]) -> None:
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(record) + "\\n").encode())
+    finally:
+        os.close(fd)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records in ``path``, in the order they were written."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line]
+''')
+
+_HOOK_TESTS = Template('''\
+"""Tests of ${dist}: the installed plugin records every asset, on every executor.
+
+The plugin is loaded from its entry point, as in production: it joins every run (and every
+worker process of one) without being passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from host import asset
+
+import ${package}
+from ${package} import ENV_VAR, read_records
+
+
+@asset
+def numbers() -> list[int]:
+    return [1, 2, 3]
+
+
+@asset
+def total(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
+@asset
+def broken(numbers: list[int]) -> int:
+    raise ValueError("an example failure")
+
+
+def test_records_each_asset_once_on_every_executor(
+    host_run: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "assets.jsonl"
+    monkeypatch.setenv(ENV_VAR, str(path))
+    result = host_run([numbers, total])
+    assert result.success and result.outputs["total"] == 6
+    records = read_records(path)
+    assert sorted(r["asset"] for r in records) == ["numbers", "total"]
+    assert all(r["ok"] and r["run_id"] == result.run_id for r in records)
+
+
+def test_records_a_failure_and_lets_it_through(
+    host_run: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "assets.jsonl"
+    monkeypatch.setenv(ENV_VAR, str(path))
+    result = host_run([numbers, broken], raise_on_error=False)
+    assert result.failures["broken"].type.endswith("ValueError")
+    assert {r["asset"]: r["ok"] for r in read_records(path)} == {"numbers": True, "broken": False}
+
+
+def test_records_nothing_while_the_variable_is_unset(
+    host_run: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert host_run([numbers]).success
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_is_registered_as_a_hook_plugin() -> None:
+    (entry_point,) = entry_points(group="host.plugins", name="${type}")
+    assert entry_point.load() is ${package}
+''')
+
+_EXECUTOR_PACKAGE = Template('''\
+"""${title}: a host executor, registered as `${type}` in `host.executors`.
+
+Written only against the public executor kit, `host.executors`: a `RunPayload` for the run, one
+`WorkerRun` where the assets run (here a thread of its own; in a worker process, the payload
+travels there with `dumps`), a `Frontier` to pick what can start, outputs passed downstream as
+pickles, and `close()` at the end, whatever happened. Replace it with your own.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
+
+from host.executors import Executor, Frontier, RunPayload, RunState, WorkerRun, teardown_errors
+
+__all__ = ["${cls}"]
+
+
+class ${cls}(Executor):
+    """Runs the assets in one thread (not the caller's), one after another, in plan order.
+
+    Resources come up in that thread the first time an asset needs them and go down there, in
+    reverse order, when the run ends, whatever happened.
+    """
+
+    name: ClassVar[str] = "${type}"
+
+    def execute(self, run: RunState) -> None:
+        payload = RunPayload.of(run)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="${type}") as thread:
+            worker = thread.submit(WorkerRun, payload, run.emit).result()
+            frontier = Frontier(run.plan)
+            outputs: dict[str, bytes] = {}  # asset key -> its output, pickled
+            try:
+                while frontier.ready:
+                    key = frontier.ready[0]
+                    frontier.start(key)
+                    inputs = {up: outputs[up] for up in run.plan.steps[key].upstream}
+                    result = thread.submit(worker.run, key, inputs).result()
+                    outcome, blob = result.outcome()
+                    if blob is not None:
+                        outputs[key] = blob
+                    run.record(outcome)
+                    for skipped, upstream in frontier.finish(key, outcome.ok):
+                        run.skip(skipped, upstream)
+            finally:
+                failures = thread.submit(worker.close).result()
+                run.record_teardown_errors(teardown_errors(failures))
+''')
+
+_EXECUTOR_TESTS = Template('''\
+"""Tests of ${dist}: the executor keeps the host's lifecycle guarantees.
+
+Each test runs on this executor through the `host_run` fixture of the host's pytest plugin, with
+a real resource that writes what happens to it to a file.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from host import ConfigurableResource, InitResourceContext, asset, run_assets
+
+from ${package} import ${cls}
+
+#: The tests that take `host_run` run on this executor only.
+on_this_executor = pytest.mark.host_executors("${type}")
+
+
+class Journal(ConfigurableResource):
+    """Appends what happens to it (setup, use, teardown, with the thread) to a file."""
+
+    path: str
+
+    def _note(self, what: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(f"{what} {threading.current_thread().name}\\n")
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._note("setup")
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        self._note("teardown")
+
+    def use(self, key: str) -> None:
+        self._note(f"use:{key}")
+
+
+@asset
+def numbers(journal: Journal) -> list[int]:
+    journal.use("numbers")
+    return [1, 2, 3]
+
+
+@asset
+def total(numbers: list[int], journal: Journal) -> int:
+    journal.use("total")
+    return sum(numbers)
+
+
+@asset
+def broken(numbers: list[int]) -> int:
+    raise ValueError("an example failure")
+
+
+@asset
+def after_broken(broken: int) -> int:
+    return broken
+
+
+def _journal(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split()[::2]
+
+
+@on_this_executor
+def test_runs_in_order_with_each_resource_up_once(
+    host_run: Callable[..., Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.txt"
+    result = host_run([total, numbers], {"journal": Journal(path=str(path))})
+    assert result.success and result.outputs == {"numbers": [1, 2, 3], "total": 6}
+    assert _journal(path) == ["setup", "use:numbers", "use:total", "teardown"]
+    threads = set(path.read_text(encoding="utf-8").split()[1::2])
+    assert len(threads) == 1 and threads != {threading.current_thread().name}
+
+
+@on_this_executor
+def test_a_failure_skips_downstream_and_resources_still_go_down(
+    host_run: Callable[..., Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.txt"
+    result = host_run(
+        [numbers, broken, after_broken],
+        {"journal": Journal(path=str(path))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert result.failures["broken"].type.endswith("ValueError")
+    assert result.skipped == ("after_broken",)
+    assert _journal(path) == ["setup", "use:numbers", "teardown"]
+
+
+def test_runs_by_name_and_by_class(tmp_path: Path) -> None:
+    by_name = run_assets(
+        [numbers], {"journal": Journal(path=str(tmp_path / "a"))}, executor="${type}"
+    )
+    by_class = run_assets(
+        [numbers], {"journal": Journal(path=str(tmp_path / "b"))}, executor=${cls}
+    )
+    assert by_name.outputs == by_class.outputs == {"numbers": [1, 2, 3]}
+
+
+def test_is_registered_as_an_executor() -> None:
+    (entry_point,) = entry_points(group="host.executors", name="${type}")
+    assert entry_point.load() is ${cls}
+''')
+
+_RESOURCE_PACKAGE = Template('''\
 """${title}: a host resource, registered as the resource type `${type}`.
 
 Replace the example with your own resource: configuration in fields (validated, frozen, shown by
@@ -266,9 +718,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from pydantic import Field, PrivateAttr, SecretStr
-
 from host import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr, SecretStr
 
 __all__ = ["${cls}"]
 
@@ -303,7 +754,7 @@ class ${cls}(ConfigurableResource):
         self._file.flush()
 ''')
 
-_TESTS = Template('''\
+_RESOURCE_TESTS = Template('''\
 """Tests of ${dist}: the resource goes through the same lifecycle as in a run.
 
 `host.testing` and the `host` pytest plugin's fixtures (`host_resource`, `host_run`, ...) come
@@ -325,7 +776,8 @@ from ${package} import ${cls}
 
 def test_is_a_well_formed_resource(tmp_path: Path) -> None:
     check_resource_class(
-        ${cls}, config={"path": str(tmp_path / "out.txt"), "token": "an-example-secret"}
+        ${cls},
+        config={"path": str(tmp_path / "out.txt"), "token": "an-example-secret"},
     )
 
 
@@ -360,3 +812,11 @@ def test_is_registered_as_a_resource_type() -> None:
     (entry_point,) = entry_points(group="host.resources", name="${type}")
     assert entry_point.load() is ${cls}
 ''')
+
+
+#: Per kind: the package's __init__.py and its test module.
+_SOURCES = {
+    "resource": (_RESOURCE_PACKAGE, _RESOURCE_TESTS),
+    "hook": (_HOOK_PACKAGE, _HOOK_TESTS),
+    "executor": (_EXECUTOR_PACKAGE, _EXECUTOR_TESTS),
+}
