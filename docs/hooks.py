@@ -1,7 +1,8 @@
 """MkDocs hooks of the docs site: the specs become pages, the run-config schema is generated.
 
 - Every ``specs/*.md`` is added as a page at the site's root, read in place (``specs/`` is the
-  source of truth and is not copied into ``docs/``), so the specs' links to each other resolve.
+  source of truth and is not copied into ``docs/``), so the specs' links to each other resolve;
+  so is every ``specs/*.png`` the pages show.
 - ``reference/run-config-schema.md`` is made at build time from the code,
   :func:`host._config_schema.run_config_schema`: the JSON Schema a run config is validated by.
 """
@@ -19,7 +20,8 @@ SCHEMA_PAGE = "reference/run-config-schema.md"
 
 
 def on_files(files: Files, config: Any, **_: Any) -> Files:
-    for spec in sorted((ROOT / "specs").glob("*.md")):
+    specs = ROOT / "specs"
+    for spec in sorted([*specs.glob("*.md"), *specs.glob("*.png")]):
         files.append(File.generated(config, spec.name, abs_src_path=str(spec)))
     files.append(File.generated(config, SCHEMA_PAGE, content=_schema_page()))
     return files
