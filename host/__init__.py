@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     )
     from host._hookspecs import hookimpl, hookspec
     from host._invocation import build_asset_context
-    from host._resource_scope import build_init_resource_context
     from host._plugin_api import PLUGIN_API_VERSION
+    from host._resource_scope import build_init_resource_context
     from host._run import run_assets
     from host.executors import Executor, ExecutorConfig, RunState
 

@@ -17,7 +17,6 @@ from host._errors import DefinitionError
 from host._function_resource import ResourceDefinition, describe_function_resource
 from host._hookspecs import hookimpl
 from host._resource import ConfigurableResource
-from host._resource_factory import ConfigurableResourceFactory
 
 #: What the resource hooks receive: a resource class's fresh copy, or a function resource's.
 AnyResource = ConfigurableResource | ResourceDefinition
@@ -66,7 +65,7 @@ def _given(resource: AnyResource, value: Any, context: InitResourceContext) -> A
     resource gave, or what a factory's ``create_resource`` makes of ``value``."""
     if isinstance(resource, ResourceDefinition):
         return resource.value
-    if isinstance(resource, ConfigurableResourceFactory):
+    if isinstance(resource, ConfigurableResource) and type(resource).creates_resource():
         return _runtime_of(context).resolve(value.create_resource(context))
     return value
 
@@ -116,7 +115,7 @@ def _default_yield(resource: AnyResource, context: InitResourceContext) -> Itera
 
 @contextlib.contextmanager
 def _factory_yield(
-    resource: ConfigurableResourceFactory[Any], cm: contextlib.AbstractContextManager[Any],
+    resource: ConfigurableResource, cm: contextlib.AbstractContextManager[Any],
     context: InitResourceContext,
 ) -> Iterator[Any]:
     """A factory's own ``yield_for_execution``, then ``create_resource`` on what it yields."""
@@ -216,7 +215,7 @@ class BuiltinPlugin:
     ) -> contextlib.AbstractContextManager[Any]:
         if isinstance(resource, ConfigurableResource) and type(resource).overrides_yield():
             cm = _as_context_manager(resource.yield_for_execution(context), _runtime_of(context))
-            if isinstance(resource, ConfigurableResourceFactory):
+            if type(resource).creates_resource():
                 return _factory_yield(resource, cm, context)
             return cm
         return _default_yield(resource, context)

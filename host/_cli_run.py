@@ -29,7 +29,7 @@ from host._events import AssetFailed, AssetSkipped, Event, RunResult, RunStarted
 from host._interrupts import SignalExit
 from host._output import Output
 from host._progress import Progress, rich_summary
-from host._secrets import secret_values
+from host._secret_values import secret_values
 from host._summary import error_text, plain_summary, run_view
 
 __all__ = ["add_commands"]

@@ -44,7 +44,8 @@ from host._conformance_probes import (
 from host._errors import FrozenResourceError, ResourceCheckError, ResourceSetupError
 from host._resource import ConfigurableResource
 from host._resource_scope import open_resource, open_resources
-from host._secrets import mask, secret_values
+from host._secret_values import secret_values
+from host._secrets import mask
 
 __all__ = ["CHECKS", "ResourceCheckError", "check_resource_class"]
 

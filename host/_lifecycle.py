@@ -30,7 +30,6 @@ from host._errors import (
 from host._events import Event, describe_exception
 from host._function_resource import ResourceDefinition, resource_origin
 from host._resource import ConfigurableResource
-from host._resource_factory import ConfigurableResourceFactory
 from host._resource_graph import ResourceGraph
 from host._runtime import (
     AssetHooks,
@@ -39,7 +38,7 @@ from host._runtime import (
     distribution_of,
     resource_failure,
 )
-from host._secrets import secrets_of
+from host._secret_values import secrets_of
 from host._teardown import TeardownStack, close_abandoned, ended_error
 from host._timeouts import (
     Deadline,
@@ -139,9 +138,7 @@ class ResourceStack:
         """What a dependent receives of resource ``key`` (up): a resource class's instance
         itself, else what assets receive (a function resource's or a factory's object)."""
         resource = self._graph.nodes[key].resource
-        if isinstance(resource, ConfigurableResource) and not isinstance(
-            resource, ConfigurableResourceFactory
-        ):
+        if isinstance(resource, ConfigurableResource) and not type(resource).creates_resource():
             return self._instances[key]
         return self._values[key]
 

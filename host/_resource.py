@@ -274,6 +274,13 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
         """Whether the class replaces the default :meth:`yield_for_execution`."""
         return cls.yield_for_execution is not ConfigurableResource.yield_for_execution
 
+    @classmethod
+    def creates_resource(cls) -> bool:
+        """Whether assets receive what ``create_resource(context)`` makes, not the resource
+        itself: a :class:`host.ConfigurableResourceFactory`, or any class that defines
+        ``create_resource`` (Dagster lets a ``ConfigurableResource`` vend another object so)."""
+        return callable(getattr(cls, "create_resource", None))
+
     def dependencies(self) -> dict[str, Any]:
         """The resources this one depends on, by field name: fields holding a resource, and
         fields typed ``ResourceDependency[...]`` (whatever they hold, ``None`` aside)."""

@@ -82,8 +82,6 @@ def initialized(
         teardown: tear it down when the block ends (``False``: Dagster's non-``_cm`` forms,
             which never tear down).
     """
-    from host._resource_factory import ConfigurableResourceFactory
-
     loop = _Loop()
     resource.host_bind_context(context)
     try:
@@ -98,7 +96,7 @@ def initialized(
         else:
             loop.resolve(resource.setup_for_execution(context))
             value, exit_ = resource, None
-        if isinstance(resource, ConfigurableResourceFactory):
+        if type(resource).creates_resource():
             value = loop.resolve(value.create_resource(context))
         try:
             yield value

@@ -25,7 +25,8 @@ from host._plugins import observer, run_plugin_manager
 from host._resource import ConfigurableResource
 from host._resource_graph import ResourceGraph
 from host._scoped_plugins import with_scoped_plugins
-from host._secrets import mask_event, secret_values
+from host._secret_values import secret_values
+from host._secrets import mask_event
 from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, Seconds
 from host.executors.base import Executor, RunState
 from host.executors.registry import resolve_executor

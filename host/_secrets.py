@@ -1,4 +1,4 @@
-"""Secret values of a run's resources, and masking them in what the host reports.
+"""Secret values in configuration values, and masking them in what the host reports.
 
 A secret is the value of a ``pydantic.SecretStr`` (or ``SecretBytes``) anywhere in a resource's
 configuration (a field, or inside a nested model, mapping, list, tuple or set in a field, to any
@@ -7,7 +7,8 @@ config), wherever it is. The host never formats configuration values into its ow
 module is the second line: error reports (:class:`host.ErrorInfo` in events, failures and
 ``RunFailure``) and everything ``host`` prints have every known secret replaced by
 ``**********``, in every form a secret takes in text (see :func:`mask`), so that a resource or an
-asset whose own exception message happens to contain one does not leak it either.
+asset whose own exception message happens to contain one does not leak it either. Collecting
+them from a run's resources is :mod:`host._secret_values`'s.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ import functools
 import json
 import os
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from typing import Any, TypeVar
 
 from pydantic import SecretBytes, SecretStr
 
 from host._envvar import EnvVar
 from host._events import ErrorInfo
-from host._function_resource import ResourceDefinition
-from host._resource import ConfigurableResource
 from host._values import MASK, walk_values
 
 __all__ = [
@@ -35,9 +34,7 @@ __all__ = [
     "mask_error",
     "mask_event",
     "secret_forms",
-    "secret_values",
     "secrets_in",
-    "secrets_of",
 ]
 
 #: Secret values shorter than this are not masked (they would mask ordinary text).
@@ -78,51 +75,6 @@ def secrets_in(value: Any) -> list[str]:
         elif isinstance(item, SecretBytes):
             found.extend(_bytes_texts(item.get_secret_value()))
     return found
-
-
-def secrets_of(resource: ConfigurableResource | ResourceDefinition) -> set[str]:
-    """The secret values ``resource`` holds itself (not those of its dependencies).
-
-    Every ``SecretStr``/``SecretBytes`` in its fields, at any depth; every value read from the
-    environment for it (once it was instantiated for a run: a field that was an ``EnvVar`` is
-    kept as validated too); and the current value of each ``EnvVar`` still to be read.
-    """
-    found: set[str] = set()
-    if isinstance(resource, ResourceDefinition):
-        return {value for value in resource.secret_values() if len(value) >= MIN_SECRET_LENGTH}
-    private = resource.__pydantic_private__ or {}
-    found.update(private.get("_host_env_read", ()))
-    env_fields = private.get("_host_env_fields", frozenset())
-    for name, value in resource.__dict__.items():
-        if isinstance(value, ConfigurableResource):
-            continue
-        if name in env_fields and isinstance(value, str):
-            found.add(value)
-        found.update(secrets_in(value))
-    for value in private.get("_host_env", {}).values():
-        found.update(secrets_in(value))
-    return {value for value in found if len(value) >= MIN_SECRET_LENGTH}
-
-
-def secret_values(resources: Mapping[str, Any]) -> list[str]:
-    """The secret values of ``resources`` and their dependencies, longest first.
-
-    ``EnvVar`` values are read from this process's environment; values shorter than
-    :data:`MIN_SECRET_LENGTH` are left out. The walk is iterative (any depth of dependencies).
-    """
-    found: set[str] = set()
-    seen: set[int] = set()
-    kinds = (ConfigurableResource, ResourceDefinition)
-    stack = [value for value in resources.values() if isinstance(value, kinds)]
-    while stack:
-        resource = stack.pop()
-        if id(resource) in seen:
-            continue
-        seen.add(id(resource))
-        found.update(secrets_of(resource))
-        if isinstance(resource, ConfigurableResource):
-            stack.extend(v for v in resource.dependencies().values() if isinstance(v, kinds))
-    return sorted(found, key=len, reverse=True)
 
 
 def secret_forms(secret: str) -> list[str]:

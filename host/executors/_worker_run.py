@@ -25,7 +25,8 @@ from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRun
 from host._plugins import make_plugin_manager
 from host._resource_graph import ResourceGraph
-from host._secrets import mask_error, mask_event, secret_values
+from host._secret_values import secret_values
+from host._secrets import mask_error, mask_event
 from host._step import StepOutcome, execute_step
 from host._switches import PluginSwitches, current_switches
 from host._timeouts import (

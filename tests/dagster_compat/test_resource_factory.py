@@ -150,3 +150,35 @@ def test_get_resource_context_in_a_run_and_replaced() -> None:
     assert replaced.whoami() == "mine@r1"
     with open_resource(Logged(label="y"), key="opened") as up:
         assert up.whoami().startswith("opened@")
+
+
+class WriterConfig(ConfigurableResource):
+    """Dagster's docs: a ``ConfigurableResource`` that only models configuration and vends a
+    pre-existing class from ``create_resource``."""
+
+    record: str
+    prefix: str
+
+    def create_resource(self, context: InitResourceContext) -> Client:
+        write(self.record, event="create", key=context.resource_key, label="writer")
+        return Client(self.prefix, context.pid)
+
+
+@asset
+def vended(writer: Any) -> str:
+    return type(writer).__name__ + ":" + writer.token
+
+
+@pytest.mark.parametrize("executor_name", ["in_process", "multiprocess"])
+def test_a_configurable_resource_with_create_resource_vends_that_object(
+    executor_name: str, record: str
+) -> None:
+    result = run_assets(
+        [vended],
+        resources={"writer": WriterConfig(record=record, prefix="a_prefix")},
+        executor=executor_name,
+    )
+    assert result.outputs == {"vended": "Client:a_prefix"}
+    assert [r["event"] for r in read(record)] == ["create"]
+    with open_resource(WriterConfig(record=record, prefix="p"), key="writer") as given:
+        assert isinstance(given, Client)
