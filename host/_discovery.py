@@ -6,25 +6,22 @@ processes that install packages). Listing (:func:`discover_plugins`) reads distr
 only and never imports plugin code. :func:`load_entry_point` imports exactly one entry point,
 checks what it gives, and caches the result for the process.
 
-What is read, and when (it stays cheap with hundreds of distributions installed):
+What is read, and when (it stays cheap with hundreds of distributions installed), all through
+``importlib_metadata``'s public API:
 
-* the scan lists the distributions with ``importlib.metadata.distributions()`` and takes each name
-  once, as ``importlib_metadata.entry_points()`` does (the first on ``sys.path``, keyed by the
-  name in its ``*.dist-info`` directory name; one without metadata gives way to a later one with
-  it). It reads each one's ``entry_points.txt`` and parses only the files that name a host group,
-  as ``importlib_metadata`` parses them. The scan reads no ``METADATA``;
-* a distribution's ``METADATA`` header (``Name``, ``Version``, ``Requires-Dist``; ``PKG-INFO`` and
-  ``requires.txt`` for an egg-info) is read the first time one of its entry points is needed as a
-  :class:`PluginInfo`: by a listing (all of them), or by :func:`lookup` and
-  :func:`load_entry_point` (that name's distributions only); once per scan. Name and version
-  always come from the metadata (a ``*.dist-info`` directory name is escaped: ``host_plugin_x``),
-  the compatibility check from ``Requires-Dist``. :func:`names_in` and :func:`suggest` read none.
+* the scan takes ``importlib_metadata.entry_points()`` (which distributions count, and their
+  ``entry_points.txt``) and keeps the host groups' entry points. It reads no ``METADATA``;
+* a distribution's metadata (``Distribution.metadata``: ``Name``, ``Version``,
+  ``Requires-Dist``; ``Distribution.requires`` for an egg-info's ``requires.txt``) is read the
+  first time one of its entry points is needed as a :class:`PluginInfo`: by a listing (all of
+  them), or by :func:`lookup` and :func:`load_entry_point` (that name's distributions only);
+  once per scan. The requirement on ``host`` is checked with ``packaging`` (``host._plugin_api``).
+  :func:`names_in` and :func:`suggest` read none. ``EntryPoint.load()`` imports one entry point.
 
-The standard library's ``importlib.metadata`` lists the distributions, not the
-``importlib_metadata`` backport: pydantic has already listed every ``sys.path`` directory with it
-(when the host's first model class was made), so the listing comes from its cache, and the
-backport's import (about 5 ms) is not needed to list plugins. If the backport is imported
-anyway, it takes over the standard library's finder and the scan gets the same distributions.
+The ``importlib_metadata`` backport, not the standard library's ``importlib.metadata``: it is a
+dependency already, and it gives the same answer on every supported Python (a distribution
+without metadata does not hide a later one of the same name; Python 3.10 and 3.11's standard
+library let it).
 
 What a listing reports for each entry point (its :attr:`PluginInfo.status`):
 
@@ -37,18 +34,17 @@ What a listing reports for each entry point (its :attr:`PluginInfo.status`):
 * ``broken``: its distribution's metadata cannot be read, or (after a load or a check)
   importing it failed or it gave the wrong kind of object.
 
-A broken, conflicting or incompatible entry point never affects the others. The groups and the
-plugin API version are in ``host._plugin_api``, the switches in ``host._switches``; this module
-re-exports what its callers need of both.
+A broken, conflicting or incompatible entry point never affects the others. The groups, the
+plugin API version and the compatibility check are in ``host._plugin_api``, the switches in
+``host._switches`` (which know nothing of discovery); this module re-exports what its callers need
+of both. What each group's objects must be is checked here, except for executors: the executor
+registry, above discovery, registers that check (:func:`register_check`).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import os
-import pathlib
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -91,10 +87,12 @@ __all__ = [
     "PluginSwitches",
     "check_entry_point",
     "current_switches",
+    "describe_object",
     "discover_plugins",
     "load_entry_point",
     "lookup",
     "names_in",
+    "register_check",
     "reset_discovery",
     "suggest",
     "switch_name",
@@ -156,63 +154,6 @@ class PluginInfo:
 # -- the scan ---------------------------------------------------------------------------------
 
 
-def _read_text(dist: Any, filename: str, errors: str = "strict", until: bytes = b"") -> str | None:
-    """``dist.read_text(filename)``, with plain system calls for a directory on disk.
-
-    Reading a few small files per distribution through ``pathlib`` and ``io.open`` costs
-    several times what ``os.open``/``os.read`` does, which shows with hundreds of
-    distributions. Anything but a ``*.dist-info`` or ``*.egg-info`` directory on disk (a zip
-    file, another provider's distribution) is read by its own ``read_text``. With ``until``,
-    only the text up to its first occurrence is read and decoded (the rest is not needed).
-    ``None``: no such file (or it cannot be read).
-    """
-    path = getattr(dist, "_path", None)  # a PathDistribution's *.dist-info directory
-    if not isinstance(path, pathlib.Path):
-        text: str | None = dist.read_text(filename)
-        return text
-    chunks: list[bytes] = []
-    try:
-        fd = os.open(f"{path}{os.sep}{filename}", os.O_RDONLY)
-        try:
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-                if until and until in chunk:
-                    break
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    data = b"".join(chunks)
-    if until and (cut := data.find(until)) >= 0:
-        data = data[: cut + len(until)]
-    return data.decode("utf-8", errors)
-
-
-_HEADER = re.compile(r"^(Name|Version|Requires-Dist):[ \t]*(.*)$", re.MULTILINE)
-
-
-def _headers(dist: Any) -> tuple[str | None, str | None, list[str]]:
-    """Name, version and ``Requires-Dist`` lines of a distribution, read cheaply.
-
-    Parsing only the header lines we need is several times faster than the e-mail parser
-    behind ``Distribution.metadata``, which matters with hundreds of plugins installed.
-    """
-    text = _read_text(dist, "METADATA", until=b"\n\n")  # the headers, maybe more
-    if text is None:  # egg-info and other layouts: the general (slower) path
-        return dist.metadata["Name"], dist.version, list(dist.requires or [])
-    if "\r" in text:  # universal newlines, as a text-mode read gives
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    end = text.find("\n\n")  # the headers end at the first empty line (the body follows)
-    fields: dict[str, str] = {}
-    requires: list[str] = []
-    for key, value in _HEADER.findall(text, 0, len(text) if end < 0 else end):
-        if key == "Requires-Dist":
-            requires.append(value.strip())
-        else:
-            fields.setdefault(key, value.strip())
-    return fields.get("Name"), fields.get("Version"), requires
-
-
 @dataclass(frozen=True)
 class _Described:
     """What the scan needs to know about one distribution."""
@@ -228,7 +169,11 @@ def _describe(dist: Any) -> _Described:
     """Name, version and compatibility of ``dist``; unreadable metadata makes it ``broken``."""
     name = version = None
     try:
-        name, version, lines = _headers(dist)
+        metadata = dist.metadata
+        name, version = metadata.get("Name"), metadata.get("Version")
+        # ``Requires-Dist`` from the metadata just read; ``dist.requires`` (which reads it
+        # again) only for a distribution without any, such as an egg-info's ``requires.txt``.
+        lines = metadata.get_all("Requires-Dist") or dist.requires or []
         on_host = host_requirements(lines)
         requires = ", ".join(r.split(";")[0].strip() for r in on_host) or None
         problem = None
@@ -243,7 +188,7 @@ def _describe(dist: Any) -> _Described:
 class _Source:
     """A distribution that registers something in a host group; its metadata is read on need.
 
-    Its ``METADATA`` (name, version, ``Requires-Dist``) is read the first time one of its entry
+    Its metadata (name, version, ``Requires-Dist``) is read the first time one of its entry
     points is listed or looked up, then kept with the scan.
     """
 
@@ -261,9 +206,9 @@ class _Source:
 
 
 class _Entry:
-    """One scanned entry point: group, name and value from ``entry_points.txt``, and its source.
+    """One scanned entry point: group, name and value, and the distribution it comes from.
 
-    :attr:`info` (which needs the distribution's ``METADATA``) is made on first use.
+    :attr:`info` (which needs the distribution's metadata) is made on first use.
     """
 
     __slots__ = ("_info", "group", "name", "source", "value")
@@ -291,9 +236,9 @@ class _Entry:
 
     def load(self) -> Any:
         """Import the entry point and return the object it names."""
-        import importlib.metadata
+        import importlib_metadata
 
-        return importlib.metadata.EntryPoint(self.name, self.value, self.group).load()
+        return importlib_metadata.EntryPoint(self.name, self.value, self.group).load()
 
 
 @dataclass(frozen=True)
@@ -302,90 +247,90 @@ class _Scan:
     by_name: Mapping[tuple[str, str], tuple[_Entry, ...]]
 
 
-def _dedupe_key(dist: Any) -> object:
-    """The key ``importlib_metadata.entry_points()`` dedupes distributions by.
+def _host_entry_points() -> list[tuple[Any, str, str, str]]:
+    """(distribution, group, name, value) of every entry point in the host's groups.
 
-    That is the normalized name, taken from the ``NAME-VERSION.dist-info`` (or ``NAME.egg-info``,
-    ``NAME-VERSION.egg-info``) directory name without reading ``METADATA``, else from the
-    metadata, as ``importlib_metadata`` does; a distribution that has neither is its own key
-    (not deduplicated, never a crash).
+    ``importlib_metadata.entry_points()`` decides which distributions count (the first of each
+    name on ``sys.path``, one with metadata before one without) and parses their
+    ``entry_points.txt``; it reads no ``METADATA``. If it refuses one distribution's file, the
+    distributions are read one by one instead, so that one bad file never hides the others.
     """
-    path = getattr(dist, "_path", None)  # a PathDistribution's *.dist-info directory
-    if isinstance(path, pathlib.Path):
-        stem, ext = os.path.splitext(path.name)
-        if ext in (".dist-info", ".egg-info"):
-            return normalize_distribution(stem.partition("-")[0])
+    import importlib_metadata
+
     try:
-        name = dist.name
+        found = importlib_metadata.entry_points()
     except Exception:
-        name = None
-    return normalize_distribution(name) if isinstance(name, str) and name else id(dist)
+        return _host_entry_points_one_by_one()
+    return [(ep.dist, ep.group, ep.name, ep.value) for ep in found if ep.group in GROUPS]
 
 
-def _has_metadata(dist: Any) -> bool:
-    """Whether ``dist`` has metadata, as ``importlib_metadata.entry_points()`` asks."""
-    try:
-        has = getattr(dist, "_has_metadata", None)  # importlib_metadata's own test, if given
-        if callable(has):
-            return bool(has())
-        return any(dist.read_text(name) is not None for name in ("METADATA", "PKG-INFO"))
-    except Exception:
-        return False
+def _host_entry_points_one_by_one() -> list[tuple[Any, str, str, str]]:
+    """What :func:`_host_entry_points` gives when some ``entry_points.txt`` does not parse.
 
-
-def _distributions() -> list[Any]:
-    """Every installed distribution once, as ``importlib_metadata.entry_points()`` takes them.
-
-    The first one on ``sys.path`` of each name, unless it has no metadata and a later one has
-    (what ``entry_points()`` does); whether a distribution has metadata is only asked when
-    several share a name.
+    Each distribution's metadata names it (the slow path: every ``METADATA`` is read); one
+    with metadata comes before one without, the first of each name counts. A file the library
+    refuses is read without its lines that are not ``name = value``, comments or headers.
     """
-    import importlib.metadata
+    import importlib_metadata
 
-    chosen: dict[object, Any] = {}
-    for dist in importlib.metadata.distributions():
-        key = _dedupe_key(dist)
-        first = chosen.setdefault(key, dist)
-        if first is not dist and not _has_metadata(first) and _has_metadata(dist):
-            chosen[key] = dist
-    return list(chosen.values())
-
-
-def _host_entry_points(text: str) -> list[tuple[str, str, str]]:
-    """(group, name, value) of each entry point of the host's groups in ``entry_points.txt``.
-
-    Parsed as ``importlib_metadata`` parses the file (stripped lines, ``#`` comments, ``[group]``
-    headers, ``name = value``); a line without ``=`` is skipped.
-    """
-    found: list[tuple[str, str, str]] = []
-    group: str | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            group = line.strip("[]")
-        elif group in GROUPS:
-            name, equals, value = line.partition("=")
-            if equals:
-                found.append((group, name.strip(), value.strip()))
+    ranked: list[tuple[str | None, Any]] = []
+    for dist in importlib_metadata.distributions():
+        try:
+            name = dist.metadata.get("Name")
+        except Exception:
+            name = None
+        ranked.append((normalize_distribution(name) if name else None, dist))
+    ranked.sort(key=lambda pair: pair[0] is None)  # stable: sys.path order otherwise
+    seen: set[str] = set()
+    found: list[tuple[Any, str, str, str]] = []
+    for key, dist in ranked:
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        found.extend(
+            (dist, ep.group, ep.name, ep.value)
+            for ep in _entry_points_of(dist)
+            if ep.group in GROUPS
+        )
     return found
 
 
-def _scan_now() -> _Scan:
-    """Read ``entry_points.txt`` of every distribution; keep the host groups' entry points.
+def _entry_points_of(dist: Any) -> Any:
+    """``dist.entry_points``; a file it refuses, parsed by the library without its bad lines."""
+    import importlib_metadata
 
-    The same entry points as ``importlib_metadata.entry_points()`` gives, without parsing the
-    files that name no host group or making objects for other groups' entry points. No
-    ``METADATA`` is read here (see :class:`_Source`).
-    """
+    try:
+        return dist.entry_points
+    except Exception:
+        text = dist.read_text("entry_points.txt") or ""
+
+    def usable(line: str) -> bool:
+        line = line.strip()
+        return not line or line.startswith(("#", "[")) or "=" in line
+
+    class _Lines(importlib_metadata.Distribution):  # the library's parser, over these lines
+        def read_text(self, filename: Any) -> str | None:
+            return "\n".join(filter(usable, text.splitlines()))
+
+        def locate_file(self, path: Any) -> Any:
+            raise NotImplementedError
+
+    try:
+        return _Lines().entry_points
+    except Exception:  # still refused: this distribution registers nothing we can read
+        return ()
+
+
+def _scan_now() -> _Scan:
+    """Every entry point in the host's groups; reads no ``METADATA`` (see :class:`_Source`)."""
+    sources: dict[int, _Source] = {}
     entries: list[_Entry] = []
-    for dist in _distributions():
-        text = _read_text(dist, "entry_points.txt", errors="replace")
-        if not text or "[host." not in text:  # every host group's header contains "[host."
-            continue
-        source = _Source(dist)
-        entries.extend(_Entry(*found, source) for found in _host_entry_points(text))
+    for dist, group, name, value in _host_entry_points():
+        source = sources.get(id(dist))
+        if source is None:
+            source = sources[id(dist)] = _Source(dist)
+        entries.append(_Entry(group, name, value, source))
     by_name: dict[tuple[str, str], list[_Entry]] = {}
     for entry in entries:
         by_name.setdefault((entry.group, entry.name), []).append(entry)
@@ -435,7 +380,7 @@ def _with_switches(infos: list[PluginInfo], switches: PluginSwitches) -> list[Pl
     """
     result = []
     for info in infos:
-        reason = switches.disabled_reason(info)
+        reason = switches.disabled_reason(info.group, info.name, info.distribution)
         result.append(info if reason is None else replace(info, status="disabled", problem=reason))
     usable = [info for info in result if info.status == "ok"]
     if len(usable) > 1:
@@ -565,15 +510,7 @@ def _check_resource(obj: Any) -> str | None:
 
     if isinstance(obj, type) and issubclass(obj, ConfigurableResource):
         return None
-    return f"it is {_kind(obj)}, not a host.ConfigurableResource subclass"
-
-
-def _check_executor(obj: Any) -> str | None:
-    from host.executors.base import Executor
-
-    if isinstance(obj, type) and issubclass(obj, Executor):
-        return None
-    return f"it is {_kind(obj)}, not a host.Executor subclass"
+    return f"it is {describe_object(obj)}, not a host.ConfigurableResource subclass"
 
 
 def _check_hook_plugin(obj: Any) -> str | None:
@@ -586,21 +523,41 @@ def _check_hook_plugin(obj: Any) -> str | None:
     scratch.add_hookspecs(RunSpec)
     try:
         if scratch.register(obj) is None or not scratch.get_hookcallers(obj):
-            return f"it is {_kind(obj)} with no @host.hookimpl function"
+            return f"it is {describe_object(obj)} with no @host.hookimpl function"
         scratch.check_pending()
     except (pluggy.PluginValidationError, ValueError, TypeError) as exc:
         return f"its hooks do not match the host's hook specifications: {exc}"
     return None
 
 
+#: How each group's loaded objects are checked: ``None`` if usable, else what is wrong. The
+#: executor check belongs to the executor registry (``host._executors.registry``), which sits
+#: above discovery and registers it with :func:`register_check` when it is imported.
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     RESOURCES_GROUP: _check_resource,
-    EXECUTORS_GROUP: _check_executor,
     PLUGINS_GROUP: _check_hook_plugin,
 }
 
 
-def _kind(obj: Any) -> str:
+def _unchecked(obj: Any) -> str | None:
+    """A group whose check is not registered: nothing this process has imported can be used.
+
+    Only the executors' check is registered from above; every caller that loads an executor
+    entry point (the run config, the command line, the registry itself) imports the registry.
+    """
+    return f"it is {describe_object(obj)}, not a host.Executor subclass"
+
+
+def register_check(group: str, check: Callable[[Any], str | None]) -> None:
+    """Check what ``group``'s entry points load with ``check`` (``None``: usable, else why not).
+
+    For the layers above discovery that own a group's base class (the executor registry).
+    """
+    _CHECKS[group] = check
+
+
+def describe_object(obj: Any) -> str:
+    """``class module.Name``, or the type and a short repr: what a check says an object is."""
     if isinstance(obj, type):
         return f"class {obj.__module__}.{obj.__qualname__}"
     return f"{type(obj).__name__} {obj!r:.60}"
@@ -651,7 +608,7 @@ def _load_now(info: PluginInfo) -> Any:
         return _Failure(
             f"{info.describe()} failed to import: {describe_exception(exc)}. {fix}", exc
         )
-    problem = _CHECKS[info.group](obj)
+    problem = _CHECKS.get(info.group, _unchecked)(obj)
     if problem is not None:
         return _Failure(f"{info.describe()} cannot be used: {problem}. {fix}", None)
     return obj

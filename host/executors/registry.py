@@ -5,11 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from host._discovery import describe_object, load_entry_point, lookup, register_check, suggest
 from host._errors import DefinitionError
 from host._plugin_api import EXECUTORS_GROUP
 from host.executors.base import Executor
 
-__all__ = ["executor_class", "resolve_executor"]
+__all__ = ["check_executor_class", "executor_class", "resolve_executor"]
+
+
+def check_executor_class(obj: Any) -> str | None:
+    """``None`` if a ``host.executors`` entry point gave an ``Executor`` subclass, else why not."""
+    if isinstance(obj, type) and issubclass(obj, Executor):
+        return None
+    return f"it is {describe_object(obj)}, not a host.Executor subclass"
+
+
+register_check(EXECUTORS_GROUP, check_executor_class)
 
 
 def executor_class(name: str, distribution: str | None = None) -> type[Executor]:
@@ -24,8 +35,6 @@ def executor_class(name: str, distribution: str | None = None) -> type[Executor]
         PluginError: it is disabled, incompatible, registered twice, fails to import, or is
             not an ``Executor`` subclass.
     """
-    from host._discovery import load_entry_point, lookup, suggest
-
     info = lookup(EXECUTORS_GROUP, name, distribution=distribution)
     if info is None:
         raise DefinitionError(
