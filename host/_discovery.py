@@ -43,8 +43,15 @@ registry, above discovery, registers that check (:func:`register_check`).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import importlib
+import json
+import os
+import stat
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -331,10 +338,164 @@ def _scan_now() -> _Scan:
         if source is None:
             source = sources[id(dist)] = _Source(dist)
         entries.append(_Entry(group, name, value, source))
+    return _indexed(entries)
+
+
+def _indexed(entries: list[_Entry]) -> _Scan:
     by_name: dict[tuple[str, str], list[_Entry]] = {}
     for entry in entries:
         by_name.setdefault((entry.group, entry.name), []).append(entry)
     return _Scan(tuple(entries), {key: tuple(value) for key, value in by_name.items()})
+
+
+# -- the listing cache: what a listing found, kept between processes ---------------------------
+#
+# Reading every distribution's metadata (``importlib_metadata``'s e-mail parser, and ``packaging``
+# for the requirements on ``host``) costs about 150 us per distribution, which hundreds of
+# installed distributions notice. A complete listing (every entry point described) is therefore
+# kept in a small file in the user's cache directory, keyed on the interpreter and ``sys.path``,
+# and reused while its fingerprint still matches: every ``sys.path`` entry (whether it exists,
+# its modification time), the metadata directories in it (their names) and the files the scan
+# reads in each (``METADATA`` and ``entry_points.txt`` of a ``.dist-info``; ``PKG-INFO``,
+# ``entry_points.txt`` and ``requires.txt`` of an ``.egg-info``: modification time and size),
+# the host's version and the Python version. A process with a distribution finder other than
+# the standard path finder neither reads nor writes it. ``HOST_DISCOVERY_CACHE=0``
+# switches it off; a cache that cannot be read or written is simply not used.
+
+CACHE_ENV = "HOST_DISCOVERY_CACHE"
+_CACHE_FORMAT = 1
+_CACHE_FILES_KEPT = 32
+_EPS = "/entry_points.txt"
+_EGG_FILES = ("entry_points.txt", "PKG-INFO", "requires.txt")
+
+
+def _cache_dir() -> str | None:
+    if os.environ.get(CACHE_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+        return None
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "host", "discovery")
+
+
+def _only_path_finders() -> bool:
+    """Whether distributions come from the standard path finder only (what we can fingerprint)."""
+    from importlib.machinery import PathFinder
+
+    backport = sys.modules.get("importlib_metadata")  # it adds its own path finder when imported
+    ours = getattr(backport, "MetadataPathFinder", PathFinder)
+    return all(
+        finder is PathFinder
+        or isinstance(finder, ours)
+        or getattr(finder, "find_distributions", None) is None
+        for finder in sys.meta_path
+    )
+
+
+def _file_state(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_size)
+
+
+def _fingerprint() -> str | None:
+    """A digest of everything on ``sys.path`` the scan's result depends on (see above)."""
+    if not _only_path_finders():
+        return None
+    parts: list[object] = [_CACHE_FORMAT, sys.version, host_version()]
+    for entry in sys.path:
+        where = entry or "."
+        try:
+            found = os.stat(where)
+        except OSError:
+            parts.append((entry, None))
+            continue
+        parts.append((entry, found.st_mtime_ns, found.st_size))
+        if not stat.S_ISDIR(found.st_mode):
+            continue
+        try:
+            children = sorted(os.listdir(where))
+        except OSError:
+            parts.append(None)
+            continue
+        for child in children:
+            low = child.lower()
+            if low.endswith(".dist-info"):
+                path = os.path.join(where, child)
+                parts.append((child, _file_state(path + "/METADATA"), _file_state(path + _EPS)))
+            elif low.endswith(".egg-info") or low == "egg-info":  # a directory or a file
+                path = os.path.join(where, child)
+                parts.append((child, _file_state(path)))
+                parts.extend(_file_state(os.path.join(path, name)) for name in _EGG_FILES)
+    return hashlib.blake2b(repr(parts).encode(), digest_size=20).hexdigest()
+
+
+def _cache_file(directory: str) -> str:
+    key = repr((sys.executable, sys.path)).encode()
+    return os.path.join(directory, hashlib.blake2b(key, digest_size=12).hexdigest() + ".json")
+
+
+def _load_cached(fingerprint: str) -> _Scan | None:
+    directory = _cache_dir()
+    if directory is None:
+        return None
+    try:
+        with open(_cache_file(directory), encoding="utf-8") as file:
+            data = json.load(file)
+        if data["fingerprint"] != fingerprint:
+            return None
+        sources = []
+        for name, version, requires, status, problem in data["sources"]:
+            source = _Source(None)
+            source._described = _Described(name, version, requires, status, problem)
+            sources.append(source)
+        entries = [
+            _Entry(group, name, value, sources[index])
+            for group, name, value, index in data["entries"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return _indexed(entries)
+
+
+def _save(scan: _Scan, fingerprint: str) -> None:
+    """Keep ``scan`` for later processes, if every entry point of it is described."""
+    directory = _cache_dir()
+    if directory is None:
+        return
+    indexes: dict[int, int] = {}
+    sources: list[list[object]] = []
+    entries: list[list[object]] = []
+    for entry in scan.entries:
+        about = entry.source._described
+        if about is None:
+            return  # not all read: nothing is kept
+        index = indexes.setdefault(id(entry.source), len(sources))
+        if index == len(sources):
+            sources.append(
+                [about.name, about.version, about.requires_host, about.status, about.problem]
+            )
+        entries.append([entry.group, entry.name, entry.value, index])
+    text = json.dumps({"fingerprint": fingerprint, "sources": sources, "entries": entries})
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, _cache_file(directory))
+        _prune(directory)
+    except OSError:
+        pass
+
+
+def _prune(directory: str) -> None:
+    """Keep only the most recent cache files (one per interpreter and ``sys.path``)."""
+    files = [os.path.join(directory, name) for name in os.listdir(directory)]
+    if len(files) <= _CACHE_FILES_KEPT:
+        return
+    for path in sorted(files, key=lambda p: _file_state(p) or (0, 0))[:-_CACHE_FILES_KEPT]:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 @dataclass
@@ -342,6 +503,8 @@ class _Cache:
     """What this process has found and loaded; see :func:`reset_discovery`."""
 
     scan: _Scan | None = None
+    #: The fingerprint of a scan read from ``sys.path`` (not from the cache) and not yet kept.
+    unsaved: str | None = None
     #: (group, name, distribution) -> the loaded object, or why it failed.
     loaded: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)
 
@@ -353,8 +516,19 @@ _cache = _Cache()
 def _scan() -> _Scan:
     with _lock:
         if _cache.scan is None:
-            _cache.scan = _scan_now()
+            fingerprint = _fingerprint() if _cache_dir() is not None else None
+            cached = _load_cached(fingerprint) if fingerprint is not None else None
+            _cache.scan = cached or _scan_now()
+            _cache.unsaved = fingerprint if cached is None else None
         return _cache.scan
+
+
+def _keep_listing(scan: _Scan) -> None:
+    """After a listing: keep the scan for later processes (once), if it was read afresh."""
+    with _lock:
+        if _cache.unsaved is not None and _cache.scan is scan:
+            fingerprint, _cache.unsaved = _cache.unsaved, None
+            _save(scan, fingerprint)
 
 
 def reset_discovery() -> None:
@@ -365,6 +539,7 @@ def reset_discovery() -> None:
     """
     with _lock:
         _cache.scan = None
+        _cache.unsaved = None
         _cache.loaded.clear()
     importlib.invalidate_caches()
 
@@ -409,9 +584,11 @@ def discover_plugins(
     """
     switches = switches or current_switches()
     listed: list[PluginInfo] = []
-    for (entry_group, _), entries in _scan().by_name.items():
+    scan = _scan()
+    for (entry_group, _), entries in scan.by_name.items():
         if group is None or entry_group == group:
             listed.extend(_with_switches([e.info for e in entries], switches))
+    _keep_listing(scan)
     listed.sort(key=lambda i: (GROUPS.index(i.group), i.name, i.distribution or ""))
     return tuple(listed)
 
