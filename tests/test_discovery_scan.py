@@ -16,7 +16,7 @@ import importlib_metadata
 import pytest
 
 import host
-from host import PluginError, _discovery
+from host import PluginError, _discovery_listing
 from host._discovery import (
     EXECUTORS_GROUP,
     GROUPS,
@@ -173,8 +173,8 @@ def test_looking_up_one_name_reads_only_its_own_distributions_metadata(
 
     def metadata_read() -> dict[str, bool]:
         return {
-            entry.name: entry.source._described is not None
-            for entry in _discovery._scan().entries
+            entry.name: entry.source.is_described
+            for entry in _discovery_listing.scan().entries
             if entry.name.startswith("gen.")
         }
 
@@ -213,7 +213,7 @@ def test_an_incompatible_plugin_is_refused_when_looked_up_before_any_listing(
     assert imported(tmp_path / "imports.txt") == []
 
 
-def test_a_long_metadata_file_is_read(
+def test_only_the_metadata_headers_are_read_from_a_long_metadata_file(
     sites: tuple[Site, Site],
 ) -> None:
     first, _ = sites
@@ -225,7 +225,7 @@ def test_a_long_metadata_file_is_read(
     )
     metadata = (long / "METADATA").read_bytes()
     body = ("Ünïcödé description line\n" * 20_000).encode()  # far more than one read
-    (long / "METADATA").write_bytes(metadata + body)
+    (long / "METADATA").write_bytes(metadata + body + b"\xff not UTF-8 at the end\n")
     reset_discovery()
     info = listed()[(RESOURCES_GROUP, "gen.long")]
     assert (info.origin, info.status, info.requires_host) == (
@@ -233,66 +233,3 @@ def test_a_long_metadata_file_is_read(
         "incompatible",
         "host>=99",
     )
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv(_discovery.CACHE_ENV, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "host" / "discovery"
-
-
-def _fresh_process_listing() -> dict[tuple[str, str], host.PluginInfo]:
-    """A listing as a new process makes it: nothing of this process's scan is kept."""
-    reset_discovery()
-    return listed()
-
-
-def test_a_complete_listing_is_kept_and_a_later_process_reads_no_metadata(
-    sites: tuple[Site, Site], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first, _ = sites
-    first.add(
-        "gen-kept",
-        "2.5",
-        entry_points={RESOURCES_GROUP: {"gen.kept": "gen_kept:Thing"}},
-        requires=["host>=99"],
-    )
-    before = listed()
-    assert len(list(cache_dir.glob("*.json"))) == 1
-
-    def no_reading(dist: object) -> object:
-        raise AssertionError("the kept listing reads no metadata")
-
-    monkeypatch.setattr(_discovery, "_describe", no_reading)
-    assert _fresh_process_listing() == before
-    info = before[(RESOURCES_GROUP, "gen.kept")]
-    assert (info.origin, info.status, info.requires_host) == ("gen-kept 2.5", "incompatible",
-                                                              "host>=99")
-
-
-def test_the_kept_listing_follows_installs_removals_and_edited_metadata(
-    sites: tuple[Site, Site], cache_dir: Path
-) -> None:
-    first, second = sites
-    dist = first.add("gen-edit", entry_points={RESOURCES_GROUP: {"gen.edit": "gen_edit:Thing"}})
-    assert listed()[(RESOURCES_GROUP, "gen.edit")].version == "1.0"
-    metadata = (dist / "METADATA").read_text()
-    (dist / "METADATA").write_text(metadata.replace("Version: 1.0", "Version: 1.0.1"))
-    assert _fresh_process_listing()[(RESOURCES_GROUP, "gen.edit")].version == "1.0.1"
-    second.add("gen-new", entry_points={RESOURCES_GROUP: {"gen.new": "gen_new:Thing"}})
-    assert (RESOURCES_GROUP, "gen.new") in _fresh_process_listing()
-    (dist / "entry_points.txt").write_text(f"[{RESOURCES_GROUP}]\ngen.renamed = gen_edit:Thing\n")
-    assert set(_fresh_process_listing()) == {
-        (RESOURCES_GROUP, "gen.renamed"), (RESOURCES_GROUP, "gen.new")
-    }
-
-
-def test_the_listing_cache_can_be_switched_off(
-    sites: tuple[Site, Site], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first, _ = sites
-    first.add("gen-off", entry_points={RESOURCES_GROUP: {"gen.off": "gen_off:Thing"}})
-    monkeypatch.setenv(_discovery.CACHE_ENV, "0")
-    assert (RESOURCES_GROUP, "gen.off") in listed()
-    assert not cache_dir.exists()

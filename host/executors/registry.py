@@ -5,22 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from host._discovery import describe_object, load_entry_point, lookup, register_check, suggest
+from host._discovery import load_entry_point, lookup, suggest
 from host._errors import DefinitionError
 from host._plugin_api import EXECUTORS_GROUP
 from host.executors.base import Executor
 
-__all__ = ["check_executor_class", "executor_class", "resolve_executor"]
-
-
-def check_executor_class(obj: Any) -> str | None:
-    """``None`` if a ``host.executors`` entry point gave an ``Executor`` subclass, else why not."""
-    if isinstance(obj, type) and issubclass(obj, Executor):
-        return None
-    return f"it is {describe_object(obj)}, not a host.Executor subclass"
-
-
-register_check(EXECUTORS_GROUP, check_executor_class)
+__all__ = ["executor_class", "resolve_executor"]
 
 
 def executor_class(name: str, distribution: str | None = None) -> type[Executor]:
