@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,17 @@ import pytest
 from hypothesis import Phase, settings
 
 from tests.processes import assert_no_child_left, children
+
+#: The discovery listing cache (``host._discovery_cache``) of the tests, and of every process
+#: they start (which inherit the environment), goes to a directory of this run and is removed
+#: with it: a test run never writes into the real ``~/.cache/host``.
+_CACHE_HOME = tempfile.mkdtemp(prefix="host-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this run's cache directory."""
+    shutil.rmtree(_CACHE_HOME, ignore_errors=True)
 
 
 @dataclass(frozen=True)
