@@ -521,3 +521,36 @@ def test_specs_name_the_groups_and_the_plugin_api_version() -> None:
     assert declared.group(1) == PLUGIN_API_VERSION == host.PLUGIN_API_VERSION
     for variable in ("HOST_DISABLE_PLUGINS", "HOST_DISABLE_PLUGIN_AUTOLOAD", "HOST_ENABLE_PLUGINS"):
         assert variable in text
+
+
+def test_checking_executors_needs_nothing_imported_first(tmp_path: Path) -> None:
+    """``check_entry_point`` on an executor, in a process that imported only discovery.
+
+    The executor check is registered where ``Executor`` is defined (``host.executors.base``),
+    which loading any executor imports; a process that never imported the executor registry
+    checks executors right, and something that is not an executor is still refused.
+    """
+    site = Site(tmp_path / "site")
+    site.add(
+        "gen-not-exec",
+        entry_points={EXECUTORS_GROUP: {"gen_not_exec": "gen_not_exec:thing"}},
+        modules={"gen_not_exec.py": "thing = 42\n"},
+    )
+    statuses = python(
+        """
+        import json, sys
+        from host._discovery import EXECUTORS_GROUP, check_entry_point, discover_plugins
+        before = "host.executors.registry" in sys.modules
+        print(json.dumps({"registry imported first": before, **{
+            info.name: [checked.status, checked.problem]
+            for info in discover_plugins(EXECUTORS_GROUP)
+            for checked in [check_entry_point(info)]
+        }}))
+        """,
+        site=tmp_path / "site",
+    )
+    assert statuses["registry imported first"] is False
+    assert statuses["in_process"] == ["ok", None]
+    assert statuses["multiprocess"] == ["ok", None]
+    assert statuses["gen_not_exec"][0] == "broken"
+    assert "int 42, not a host.Executor subclass" in statuses["gen_not_exec"][1]
