@@ -519,7 +519,8 @@ def test_specs_name_the_groups_and_the_plugin_api_version() -> None:
     declared = re.search(r"^Plugin API version: `([^`]+)`", text, re.MULTILINE)
     assert declared is not None, "specs/plugins.md must state 'Plugin API version: `X.Y`'"
     assert declared.group(1) == PLUGIN_API_VERSION == host.PLUGIN_API_VERSION
-    for variable in ("HOST_DISABLE_PLUGINS", "HOST_DISABLE_PLUGIN_AUTOLOAD", "HOST_ENABLE_PLUGINS"):
+    variables = ("HOST_DISABLE_PLUGINS", "HOST_DISABLE_PLUGIN_AUTOLOAD", "HOST_ENABLE_PLUGINS")
+    for variable in (*variables, "HOST_DISCOVERY_CACHE", "~/.cache/host/discovery/"):
         assert variable in text
 
 
