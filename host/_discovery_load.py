@@ -17,7 +17,7 @@ from typing import Any
 
 from host._discovery_listing import loaded_lock, loaded_objects, scan, switch_name
 from host._discovery_records import PluginInfo
-from host._errors import PluginError
+from host._errors import PluginError, is_interrupt
 from host._events import describe_exception
 from host._plugin_api import PLUGINS_GROUP, RESOURCES_GROUP
 from host._switches import DISABLE_ENV
@@ -121,9 +121,9 @@ def _load_now(info: PluginInfo) -> Any:
     )
     try:
         obj = found[0].load()
-    except KeyboardInterrupt:
-        raise
     except BaseException as exc:  # SystemExit at import too: the plugin is broken, not the run
+        if is_interrupt(exc):  # Ctrl-C, the host's signal exit, a deadline: not the plugin's
+            raise
         return _Failure(
             f"{info.describe()} failed to import: {describe_exception(exc)}. {fix}", exc
         )

@@ -555,3 +555,50 @@ def test_checking_executors_needs_nothing_imported_first(tmp_path: Path) -> None
     assert statuses["multiprocess"] == ["ok", None]
     assert statuses["gen_not_exec"][0] == "broken"
     assert "int 42, not a host.Executor subclass" in statuses["gen_not_exec"][1]
+
+
+INTERRUPTING_MODULE = """
+import os
+if os.environ.get("GEN_RAISE") == "keyboard":
+    raise KeyboardInterrupt
+if os.environ.get("GEN_RAISE") == "signal":
+    from host._interrupts import SignalExit
+    raise SignalExit(143)
+if os.environ.get("GEN_RAISE") == "deadline":
+    from host._timeouts import DeadlineExceeded
+    raise DeadlineExceeded()
+if os.environ.get("GEN_RAISE") == "exit":
+    raise SystemExit(3)
+from host import ConfigurableResource
+
+class Thing(ConfigurableResource):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("raised", "interrupts"),
+    [("keyboard", True), ("signal", True), ("deadline", True), ("exit", False)],
+)
+def test_an_interrupt_while_a_plugin_imports_is_not_the_plugins_failure(
+    site: Site, monkeypatch: pytest.MonkeyPatch, raised: str, interrupts: bool
+) -> None:
+    """An interrupt of the run propagates and is not kept as the entry point's failure (the
+    next load imports it again); anything else the module raises makes it broken."""
+    site.add(
+        "gen-interrupting",
+        entry_points={RESOURCES_GROUP: {"gen.interrupting": "gen_interrupting:Thing"}},
+        modules={"gen_interrupting.py": INTERRUPTING_MODULE},
+    )
+    info = lookup(RESOURCES_GROUP, "gen.interrupting")
+    assert info is not None
+    monkeypatch.setenv("GEN_RAISE", raised)
+    if interrupts:
+        with pytest.raises(BaseException) as caught:
+            load_entry_point(info)
+        assert not isinstance(caught.value, PluginError)
+        monkeypatch.setenv("GEN_RAISE", "")
+        assert load_entry_point(info).__name__ == "Thing"
+    else:
+        with pytest.raises(PluginError, match="failed to import: SystemExit"):
+            load_entry_point(info)
