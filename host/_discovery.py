@@ -1,30 +1,22 @@
 """Entry-point discovery: one scan per process, listing as data, import only on use.
 
 The host reads three entry-point groups (:data:`GROUPS`) from the installed distributions'
-metadata, once per process (:func:`reset_discovery` forgets the scan, for tests and long-lived
-processes that install packages). Listing (:func:`discover_plugins`) reads distribution metadata
-only and never imports plugin code. :func:`load_entry_point` imports exactly one entry point,
-checks what it gives, and caches the result for the process.
+metadata through ``importlib_metadata``'s public API, once per process
+(:func:`reset_discovery` forgets the scan, for tests and long-lived processes that install
+packages). Listing (:func:`discover_plugins`) reads distribution metadata only and never imports
+plugin code. :func:`load_entry_point` imports exactly one entry point, checks what it gives, and
+keeps the result for the process.
 
-What is read, and when (it stays cheap with hundreds of distributions installed):
+This module is what the rest of the host imports; each part lives in its own module:
 
-* the scan lists the distributions with ``importlib.metadata.distributions()`` and takes each name
-  once, as ``importlib_metadata.entry_points()`` does (the first on ``sys.path``, keyed by the
-  name in its ``*.dist-info`` directory name; one without metadata gives way to a later one with
-  it). It reads each one's ``entry_points.txt`` and parses only the files that name a host group,
-  as ``importlib_metadata`` parses them. The scan reads no ``METADATA``;
-* a distribution's ``METADATA`` header (``Name``, ``Version``, ``Requires-Dist``; ``PKG-INFO`` and
-  ``requires.txt`` for an egg-info) is read the first time one of its entry points is needed as a
-  :class:`PluginInfo`: by a listing (all of them), or by :func:`lookup` and
-  :func:`load_entry_point` (that name's distributions only); once per scan. Name and version
-  always come from the metadata (a ``*.dist-info`` directory name is escaped: ``host_plugin_x``),
-  the compatibility check from ``Requires-Dist``. :func:`names_in` and :func:`suggest` read none.
-
-The standard library's ``importlib.metadata`` lists the distributions, not the
-``importlib_metadata`` backport: pydantic has already listed every ``sys.path`` directory with it
-(when the host's first model class was made), so the listing comes from its cache, and the
-backport's import (about 5 ms) is not needed to list plugins. If the backport is imported
-anyway, it takes over the standard library's finder and the scan gets the same distributions.
+* ``host._discovery_records``: :class:`PluginInfo`, and reading one distribution's metadata
+  (name, version, the requirement on ``host``) on need;
+* ``host._discovery_scan``: the scan, ``importlib_metadata.entry_points()`` kept to the host's
+  groups (no ``METADATA`` read);
+* ``host._discovery_cache``: the listing cache, a complete listing kept between processes while
+  ``sys.path`` and the metadata files read are unchanged (``HOST_DISCOVERY_CACHE=0``: off);
+* ``host._discovery_listing``: the process's scan, listing, lookup, switch names;
+* ``host._discovery_load``: importing one entry point and checking it against its group.
 
 What a listing reports for each entry point (its :attr:`PluginInfo.status`):
 
@@ -37,36 +29,36 @@ What a listing reports for each entry point (its :attr:`PluginInfo.status`):
 * ``broken``: its distribution's metadata cannot be read, or (after a load or a check)
   importing it failed or it gave the wrong kind of object.
 
-A broken, conflicting or incompatible entry point never affects the others. The groups and the
-plugin API version are in ``host._plugin_api``, the switches in ``host._switches``; this module
-re-exports what its callers need of both.
+A broken, conflicting or incompatible entry point never affects the others. The groups, the
+plugin API version and the compatibility check are in ``host._plugin_api``, the switches in
+``host._switches`` (which know nothing of discovery); this module re-exports what its callers need
+of both.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import os
-import pathlib
-import re
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
-
-from host._errors import PluginError
-from host._events import describe_exception
+from host._discovery_cache import CACHE_ENV
+from host._discovery_listing import (
+    discover_plugins,
+    lookup,
+    names_in,
+    reset_discovery,
+    suggest,
+    switch_name,
+)
+from host._discovery_load import (
+    check_entry_point,
+    describe_object,
+    load_entry_point,
+    register_check,
+)
+from host._discovery_records import PluginInfo, Status
 from host._plugin_api import (
     EXECUTORS_GROUP,
     GROUPS,
-    HOST_DISTRIBUTION,
     PLUGIN_API_VERSION,
     PLUGINS_GROUP,
     RESOURCES_GROUP,
-    host_requirements,
-    host_version,
-    incompatibility,
-    normalize_distribution,
 )
 from host._switches import (
     AUTOLOAD_ENV,
@@ -74,12 +66,12 @@ from host._switches import (
     ENABLE_ENV,
     PluginSwitches,
     current_switches,
-    qualified,
     use_switches,
 )
 
 __all__ = [
     "AUTOLOAD_ENV",
+    "CACHE_ENV",
     "DISABLE_ENV",
     "ENABLE_ENV",
     "EXECUTORS_GROUP",
@@ -89,585 +81,17 @@ __all__ = [
     "RESOURCES_GROUP",
     "PluginInfo",
     "PluginSwitches",
+    "Status",
     "check_entry_point",
     "current_switches",
+    "describe_object",
     "discover_plugins",
     "load_entry_point",
     "lookup",
     "names_in",
+    "register_check",
     "reset_discovery",
     "suggest",
     "switch_name",
     "use_switches",
 ]
-
-Status = Literal["ok", "disabled", "conflict", "incompatible", "broken"]
-
-
-@dataclass(frozen=True)
-class PluginInfo:
-    """One entry point in one of the host's groups, as data; reading it imports nothing.
-
-    Attributes:
-        group: the entry-point group (one of :data:`GROUPS`).
-        name: the entry point's name (a resource type, an executor, a hook plugin).
-        value: what it points to, ``module`` or ``module:attribute``.
-        distribution: the name of the distribution that registers it (``None`` if unknown).
-        version: that distribution's version.
-        status: ``ok``, ``disabled``, ``conflict``, ``incompatible`` or ``broken``.
-        problem: why the status is not ``ok`` (one line, no traceback), else ``None``.
-        requires_host: the distribution's requirement on ``host`` (e.g. ``host>=0.1,<0.2``).
-    """
-
-    group: str
-    name: str
-    value: str
-    distribution: str | None
-    version: str | None
-    status: Status = "ok"
-    problem: str | None = None
-    requires_host: str | None = None
-
-    @property
-    def origin(self) -> str:
-        """``"distribution version"``, for messages."""
-        if self.distribution is None:
-            return "an unknown distribution"
-        return f"{self.distribution} {self.version}" if self.version else self.distribution
-
-    def describe(self) -> str:
-        """The entry point as messages name it: name, group, value and distribution."""
-        return f"{self.name} = {self.value} (group {self.group}, from {self.origin})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every attribute."""
-        return {
-            "group": self.group,
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "value": self.value,
-            "status": self.status,
-            "problem": self.problem,
-            "requires_host": self.requires_host,
-        }
-
-
-# -- the scan ---------------------------------------------------------------------------------
-
-
-def _read_text(dist: Any, filename: str, errors: str = "strict", until: bytes = b"") -> str | None:
-    """``dist.read_text(filename)``, with plain system calls for a directory on disk.
-
-    Reading a few small files per distribution through ``pathlib`` and ``io.open`` costs
-    several times what ``os.open``/``os.read`` does, which shows with hundreds of
-    distributions. Anything but a ``*.dist-info`` or ``*.egg-info`` directory on disk (a zip
-    file, another provider's distribution) is read by its own ``read_text``. With ``until``,
-    only the text up to its first occurrence is read and decoded (the rest is not needed).
-    ``None``: no such file (or it cannot be read).
-    """
-    path = getattr(dist, "_path", None)  # a PathDistribution's *.dist-info directory
-    if not isinstance(path, pathlib.Path):
-        text: str | None = dist.read_text(filename)
-        return text
-    chunks: list[bytes] = []
-    try:
-        fd = os.open(f"{path}{os.sep}{filename}", os.O_RDONLY)
-        try:
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-                if until and until in chunk:
-                    break
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    data = b"".join(chunks)
-    if until and (cut := data.find(until)) >= 0:
-        data = data[: cut + len(until)]
-    return data.decode("utf-8", errors)
-
-
-_HEADER = re.compile(r"^(Name|Version|Requires-Dist):[ \t]*(.*)$", re.MULTILINE)
-
-
-def _headers(dist: Any) -> tuple[str | None, str | None, list[str]]:
-    """Name, version and ``Requires-Dist`` lines of a distribution, read cheaply.
-
-    Parsing only the header lines we need is several times faster than the e-mail parser
-    behind ``Distribution.metadata``, which matters with hundreds of plugins installed.
-    """
-    text = _read_text(dist, "METADATA", until=b"\n\n")  # the headers, maybe more
-    if text is None:  # egg-info and other layouts: the general (slower) path
-        return dist.metadata["Name"], dist.version, list(dist.requires or [])
-    if "\r" in text:  # universal newlines, as a text-mode read gives
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    end = text.find("\n\n")  # the headers end at the first empty line (the body follows)
-    fields: dict[str, str] = {}
-    requires: list[str] = []
-    for key, value in _HEADER.findall(text, 0, len(text) if end < 0 else end):
-        if key == "Requires-Dist":
-            requires.append(value.strip())
-        else:
-            fields.setdefault(key, value.strip())
-    return fields.get("Name"), fields.get("Version"), requires
-
-
-@dataclass(frozen=True)
-class _Described:
-    """What the scan needs to know about one distribution."""
-
-    name: str | None = None
-    version: str | None = None
-    requires_host: str | None = None
-    status: Status = "ok"
-    problem: str | None = None
-
-
-def _describe(dist: Any) -> _Described:
-    """Name, version and compatibility of ``dist``; unreadable metadata makes it ``broken``."""
-    name = version = None
-    try:
-        name, version, lines = _headers(dist)
-        on_host = host_requirements(lines)
-        requires = ", ".join(r.split(";")[0].strip() for r in on_host) or None
-        problem = None
-        if on_host and normalize_distribution(name or "") != HOST_DISTRIBUTION:
-            problem = incompatibility(tuple(on_host), host_version())
-    except Exception as exc:  # one distribution's bad metadata never stops the scan
-        problem = f"its metadata cannot be read: {describe_exception(exc)}"
-        return _Described(name, version, None, "broken", problem)
-    return _Described(name, version, requires, "incompatible" if problem else "ok", problem)
-
-
-class _Source:
-    """A distribution that registers something in a host group; its metadata is read on need.
-
-    Its ``METADATA`` (name, version, ``Requires-Dist``) is read the first time one of its entry
-    points is listed or looked up, then kept with the scan.
-    """
-
-    __slots__ = ("_described", "dist")
-
-    def __init__(self, dist: Any) -> None:
-        self.dist = dist
-        self._described: _Described | None = None
-
-    def described(self) -> _Described:
-        # Reading twice from two threads gives equal results: no lock needed.
-        if self._described is None:
-            self._described = _describe(self.dist)
-        return self._described
-
-
-class _Entry:
-    """One scanned entry point: group, name and value from ``entry_points.txt``, and its source.
-
-    :attr:`info` (which needs the distribution's ``METADATA``) is made on first use.
-    """
-
-    __slots__ = ("_info", "group", "name", "source", "value")
-
-    def __init__(self, group: str, name: str, value: str, source: _Source) -> None:
-        self.group, self.name, self.value, self.source = group, name, value, source
-        self._info: PluginInfo | None = None
-
-    @property
-    def info(self) -> PluginInfo:
-        """The entry point as data, before switches (reads its distribution's metadata once)."""
-        if self._info is None:
-            about = self.source.described()
-            self._info = PluginInfo(
-                group=self.group,
-                name=self.name,
-                value=self.value,
-                distribution=about.name,
-                version=about.version,
-                status=about.status,
-                problem=about.problem,
-                requires_host=about.requires_host,
-            )
-        return self._info
-
-    def load(self) -> Any:
-        """Import the entry point and return the object it names."""
-        import importlib.metadata
-
-        return importlib.metadata.EntryPoint(self.name, self.value, self.group).load()
-
-
-@dataclass(frozen=True)
-class _Scan:
-    entries: tuple[_Entry, ...]
-    by_name: Mapping[tuple[str, str], tuple[_Entry, ...]]
-
-
-def _dedupe_key(dist: Any) -> object:
-    """The key ``importlib_metadata.entry_points()`` dedupes distributions by.
-
-    That is the normalized name, taken from the ``NAME-VERSION.dist-info`` (or ``NAME.egg-info``,
-    ``NAME-VERSION.egg-info``) directory name without reading ``METADATA``, else from the
-    metadata, as ``importlib_metadata`` does; a distribution that has neither is its own key
-    (not deduplicated, never a crash).
-    """
-    path = getattr(dist, "_path", None)  # a PathDistribution's *.dist-info directory
-    if isinstance(path, pathlib.Path):
-        stem, ext = os.path.splitext(path.name)
-        if ext in (".dist-info", ".egg-info"):
-            return normalize_distribution(stem.partition("-")[0])
-    try:
-        name = dist.name
-    except Exception:
-        name = None
-    return normalize_distribution(name) if isinstance(name, str) and name else id(dist)
-
-
-def _has_metadata(dist: Any) -> bool:
-    """Whether ``dist`` has metadata, as ``importlib_metadata.entry_points()`` asks."""
-    try:
-        has = getattr(dist, "_has_metadata", None)  # importlib_metadata's own test, if given
-        if callable(has):
-            return bool(has())
-        return any(dist.read_text(name) is not None for name in ("METADATA", "PKG-INFO"))
-    except Exception:
-        return False
-
-
-def _distributions() -> list[Any]:
-    """Every installed distribution once, as ``importlib_metadata.entry_points()`` takes them.
-
-    The first one on ``sys.path`` of each name, unless it has no metadata and a later one has
-    (what ``entry_points()`` does); whether a distribution has metadata is only asked when
-    several share a name.
-    """
-    import importlib.metadata
-
-    chosen: dict[object, Any] = {}
-    for dist in importlib.metadata.distributions():
-        key = _dedupe_key(dist)
-        first = chosen.setdefault(key, dist)
-        if first is not dist and not _has_metadata(first) and _has_metadata(dist):
-            chosen[key] = dist
-    return list(chosen.values())
-
-
-def _host_entry_points(text: str) -> list[tuple[str, str, str]]:
-    """(group, name, value) of each entry point of the host's groups in ``entry_points.txt``.
-
-    Parsed as ``importlib_metadata`` parses the file (stripped lines, ``#`` comments, ``[group]``
-    headers, ``name = value``); a line without ``=`` is skipped.
-    """
-    found: list[tuple[str, str, str]] = []
-    group: str | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            group = line.strip("[]")
-        elif group in GROUPS:
-            name, equals, value = line.partition("=")
-            if equals:
-                found.append((group, name.strip(), value.strip()))
-    return found
-
-
-def _scan_now() -> _Scan:
-    """Read ``entry_points.txt`` of every distribution; keep the host groups' entry points.
-
-    The same entry points as ``importlib_metadata.entry_points()`` gives, without parsing the
-    files that name no host group or making objects for other groups' entry points. No
-    ``METADATA`` is read here (see :class:`_Source`).
-    """
-    entries: list[_Entry] = []
-    for dist in _distributions():
-        text = _read_text(dist, "entry_points.txt", errors="replace")
-        if not text or "[host." not in text:  # every host group's header contains "[host."
-            continue
-        source = _Source(dist)
-        entries.extend(_Entry(*found, source) for found in _host_entry_points(text))
-    by_name: dict[tuple[str, str], list[_Entry]] = {}
-    for entry in entries:
-        by_name.setdefault((entry.group, entry.name), []).append(entry)
-    return _Scan(tuple(entries), {key: tuple(value) for key, value in by_name.items()})
-
-
-@dataclass
-class _Cache:
-    """What this process has found and loaded; see :func:`reset_discovery`."""
-
-    scan: _Scan | None = None
-    #: (group, name, distribution) -> the loaded object, or why it failed.
-    loaded: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)
-
-
-_lock = threading.RLock()
-_cache = _Cache()
-
-
-def _scan() -> _Scan:
-    with _lock:
-        if _cache.scan is None:
-            _cache.scan = _scan_now()
-        return _cache.scan
-
-
-def reset_discovery() -> None:
-    """Forget the scan and every loaded entry point; the next use scans again.
-
-    For tests and for long-lived processes after packages were installed or removed. Modules
-    already imported stay in ``sys.modules``.
-    """
-    with _lock:
-        _cache.scan = None
-        _cache.loaded.clear()
-    importlib.invalidate_caches()
-
-
-# -- listing and lookup -----------------------------------------------------------------------
-
-
-def _with_switches(infos: list[PluginInfo], switches: PluginSwitches) -> list[PluginInfo]:
-    """``infos`` (one group and name) with ``disabled`` applied, then ``conflict``.
-
-    Only entry points that could load compete for a name: disabling all distributions but one
-    is a way to pick that one.
-    """
-    result = []
-    for info in infos:
-        reason = switches.disabled_reason(info)
-        result.append(info if reason is None else replace(info, status="disabled", problem=reason))
-    usable = [info for info in result if info.status == "ok"]
-    if len(usable) > 1:
-        for index, info in enumerate(result):
-            if info.status == "ok":
-                others = ", ".join(other.origin for other in usable if other is not info)
-                result[index] = replace(
-                    info,
-                    status="conflict",
-                    problem=f"{others} also registers {info.name!r} in {info.group}",
-                )
-    return result
-
-
-def discover_plugins(
-    group: str | None = None, *, switches: PluginSwitches | None = None
-) -> tuple[PluginInfo, ...]:
-    """Every entry point in the host's groups (or in ``group``), as data; imports nothing.
-
-    Args:
-        group: only this group (one of :data:`GROUPS`).
-        switches: the switches to apply (default: :func:`current_switches`).
-
-    Returns:
-        The entry points, by group (in :data:`GROUPS` order), name, then distribution.
-    """
-    switches = switches or current_switches()
-    listed: list[PluginInfo] = []
-    for (entry_group, _), entries in _scan().by_name.items():
-        if group is None or entry_group == group:
-            listed.extend(_with_switches([e.info for e in entries], switches))
-    listed.sort(key=lambda i: (GROUPS.index(i.group), i.name, i.distribution or ""))
-    return tuple(listed)
-
-
-def names_in(group: str) -> list[str]:
-    """The sorted, distinct entry-point names of ``group`` (disabled ones included)."""
-    return sorted({e.name for e in _scan().entries if e.group == group})
-
-
-def suggest(group: str, name: str) -> str:
-    """A hint for an unknown ``name``: close names, else what is installed."""
-    known = names_in(group)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    if close:
-        return f"did you mean {' or '.join(repr(c) for c in close)}? Installed: {known}"
-    return f"installed: {known or 'none'}"
-
-
-def lookup(
-    group: str,
-    name: str,
-    *,
-    distribution: str | None = None,
-    switches: PluginSwitches | None = None,
-) -> PluginInfo | None:
-    """The usable entry point ``name`` of ``group``, or ``None`` if no distribution has it.
-
-    Args:
-        group: one of :data:`GROUPS`.
-        name: the entry point's name.
-        distribution: pick this distribution's entry point when several register ``name``.
-        switches: the switches to apply (default: :func:`current_switches`).
-
-    Raises:
-        PluginError: the entry point is disabled or incompatible; several distributions register
-            it and ``distribution`` does not pick one; or ``distribution`` does not register it.
-    """
-    switches = switches or current_switches()
-    found = _scan().by_name.get((group, name), ())
-    if not found:
-        return None
-    if distribution is not None:
-        wanted = normalize_distribution(distribution)
-        picked = [e for e in found if normalize_distribution(e.info.distribution or "") == wanted]
-        if not picked:
-            raise PluginError(
-                f"{name!r} in {group} is not registered by distribution {distribution!r}; it is "
-                f"registered by {', '.join(e.info.origin for e in found)}. Install "
-                f"{distribution}, or name one of those."
-            )
-        found = tuple(picked)
-    infos = _with_switches([e.info for e in found], switches)
-    conflicting = [info for info in infos if info.status == "conflict"]
-    if conflicting:
-        raise PluginError(
-            f"{name!r} in {group} is registered by several distributions: "
-            f"{', '.join(i.origin + ' (' + i.value + ')' for i in conflicting)}. Pick one in the "
-            f"run config (distribution = \"NAME\" next to the name), or uninstall or switch off "
-            f"all but one ({DISABLE_ENV}="
-            f"{' or '.join(switch_name(info) for info in conflicting)})."
-        )
-    usable = [info for info in infos if info.status == "ok"]
-    if usable:
-        return usable[0]
-    problems = "; ".join(f"{info.describe()} is {_said(info)}" for info in infos)
-    raise PluginError(f"{name!r} in {group} cannot be used: {problems}.")
-
-
-def switch_name(info: PluginInfo) -> str:
-    """What to put in ``HOST_DISABLE_PLUGINS`` to switch off ``info`` and nothing else.
-
-    Its entry-point name, or ``DIST:NAME`` when another distribution registers the same name
-    (in any group): a bare name would switch that one off too.
-    """
-    dist = normalize_distribution(info.distribution or "")
-    shared = any(
-        normalize_distribution(entry.info.distribution or "") != dist
-        for (_, name), entries in _scan().by_name.items()
-        if name == info.name
-        for entry in entries
-    )
-    return qualified(info.name, info.distribution) if shared else info.name
-
-
-def _said(info: PluginInfo) -> str:
-    if info.status == "disabled":
-        return f"{info.problem}; remove it from there to use it"
-    return f"not loaded: {info.problem}"
-
-
-# -- loading ------------------------------------------------------------------------------------
-
-
-def _check_resource(obj: Any) -> str | None:
-    from host._resource import ConfigurableResource
-
-    if isinstance(obj, type) and issubclass(obj, ConfigurableResource):
-        return None
-    return f"it is {_kind(obj)}, not a host.ConfigurableResource subclass"
-
-
-def _check_executor(obj: Any) -> str | None:
-    from host.executors.base import Executor
-
-    if isinstance(obj, type) and issubclass(obj, Executor):
-        return None
-    return f"it is {_kind(obj)}, not a host.Executor subclass"
-
-
-def _check_hook_plugin(obj: Any) -> str | None:
-    import pluggy
-
-    from host._hookspecs import PROJECT_NAME, ResourceSpec, RunSpec
-
-    scratch = pluggy.PluginManager(PROJECT_NAME)
-    scratch.add_hookspecs(ResourceSpec)
-    scratch.add_hookspecs(RunSpec)
-    try:
-        if scratch.register(obj) is None or not scratch.get_hookcallers(obj):
-            return f"it is {_kind(obj)} with no @host.hookimpl function"
-        scratch.check_pending()
-    except (pluggy.PluginValidationError, ValueError, TypeError) as exc:
-        return f"its hooks do not match the host's hook specifications: {exc}"
-    return None
-
-
-_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    RESOURCES_GROUP: _check_resource,
-    EXECUTORS_GROUP: _check_executor,
-    PLUGINS_GROUP: _check_hook_plugin,
-}
-
-
-def _kind(obj: Any) -> str:
-    if isinstance(obj, type):
-        return f"class {obj.__module__}.{obj.__qualname__}"
-    return f"{type(obj).__name__} {obj!r:.60}"
-
-
-@dataclass(frozen=True)
-class _Failure:
-    message: str
-    cause: BaseException | None
-
-
-def load_entry_point(info: PluginInfo) -> Any:
-    """Import one entry point and check it is what its group needs; cached per process.
-
-    Only that entry point's module (and what it imports) is imported. ``info`` comes from
-    :func:`lookup` (which refuses disabled, conflicting and incompatible entry points).
-
-    Raises:
-        PluginError: it failed to import (the cause is chained) or gives the wrong kind of
-            object; the message names the entry point, its distribution and version.
-    """
-    key = (info.group, info.name, info.distribution)
-    with _lock:
-        if key not in _cache.loaded:
-            _cache.loaded[key] = _load_now(info)
-        result = _cache.loaded[key]
-    if isinstance(result, _Failure):
-        raise PluginError(result.message) from result.cause
-    return result
-
-
-def _load_now(info: PluginInfo) -> Any:
-    found = [
-        e for e in _scan().by_name.get((info.group, info.name), ())
-        if e.info.distribution == info.distribution
-    ]
-    if not found:
-        return _Failure(f"{info.describe()} is no longer installed.", None)
-    fix = (
-        f"Reinstall or fix {info.distribution or 'the distribution'}, or switch it off with "
-        f"{DISABLE_ENV}={switch_name(info)}."
-    )
-    try:
-        obj = found[0].load()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # SystemExit at import too: the plugin is broken, not the run
-        return _Failure(
-            f"{info.describe()} failed to import: {describe_exception(exc)}. {fix}", exc
-        )
-    problem = _CHECKS[info.group](obj)
-    if problem is not None:
-        return _Failure(f"{info.describe()} cannot be used: {problem}. {fix}", None)
-    return obj
-
-
-def check_entry_point(info: PluginInfo) -> PluginInfo:
-    """``info`` with the status a load gives: ``ok``, or ``broken`` and the problem.
-
-    Disabled, incompatible and already broken (unreadable metadata) entry points are not
-    imported; the others are (each once per process), conflicting ones each from its own
-    distribution.
-    """
-    if info.status in ("disabled", "incompatible", "broken"):
-        return info
-    try:
-        load_entry_point(info)
-    except PluginError as exc:
-        return replace(info, status="broken", problem=str(exc))
-    return info

@@ -4,14 +4,16 @@ A plugin distribution states which hosts it supports with an ordinary requiremen
 its metadata (``dependencies = ["host>=0.1,<0.2"]`` in its ``pyproject.toml``): pip enforces it at
 install time, and :func:`incompatibility` checks it again at discovery, from metadata alone, since
 an environment can still break it (``--no-deps``, editable installs, upgrading the host later).
-``specs/plugins.md`` says which host releases implement which :data:`PLUGIN_API_VERSION`.
+Requirements, markers and version ranges are read by ``packaging`` (PEP 508 and PEP 440), imported
+only when a distribution states a requirement on ``host``. ``specs/plugins.md`` says which host
+releases implement which :data:`PLUGIN_API_VERSION`.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
 
 __all__ = [
     "EXECUTORS_GROUP",
@@ -47,93 +49,48 @@ HOST_DISTRIBUTION = "host"
 
 
 _SEPARATORS = re.compile(r"[-_.]+")
+_LEADING_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 @functools.lru_cache(maxsize=4096)
 def normalize_distribution(name: str) -> str:
-    """A distribution name as PEP 503 compares it (``Host_Plugin.SQL`` is ``host-plugin-sql``)."""
+    """A distribution name as PEP 503 compares it (``Host_Plugin.SQL`` is ``host-plugin-sql``).
+
+    The same as ``packaging.utils.canonicalize_name``, without importing ``packaging`` for the
+    names that every listing and switch compares.
+    """
     return _SEPARATORS.sub("-", name).lower()
 
 
-_REQUIREMENT = re.compile(
-    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*"
-    r"(?P<url>@[^;]*)?\(?(?P<spec>[^;()]*)\)?\s*(?:;(?P<marker>.*))?$"
-)
-_CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*(\S+?)\s*$")
-_RELEASE = re.compile(r"^\d+(?:\.\d+)*$")
-
-
-def _release(text: str, width: int) -> tuple[int, ...]:
-    parts = tuple(int(part) for part in text.split("."))
-    return parts + (0,) * (width - len(parts))
-
-
-def _simple_clause(op: str, spec: str, version: str) -> bool | None:
-    """PEP 440 for a plain release ``version`` and a plain clause; ``None``: not plain."""
-    if op == "===":
-        return version == spec
-    wildcard = spec.endswith(".*") and op in {"==", "!="}
-    target = spec[:-2] if wildcard else spec
-    if not _RELEASE.match(target) or not _RELEASE.match(version):
-        return None
-    width = max(len(target.split(".")), len(version.split(".")))
-    have, want = _release(version, width), _release(target, width)
-    if wildcard:
-        size = len(target.split("."))
-        same = have[:size] == want[:size]
-        return same if op == "==" else not same
-    if op == "~=":
-        size = len(target.split("."))
-        if size < 2:
-            return None
-        return have >= want and have[: size - 1] == want[: size - 1]
-    compare: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
-        "==": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-        "<=": lambda a, b: a <= b,
-        ">=": lambda a, b: a >= b,
-        "<": lambda a, b: a < b,
-        ">": lambda a, b: a > b,
-    }
-    return compare[op](have, want)
-
-
 def specifier_contains(specifier: str, version: str) -> bool:
-    """Whether ``version`` satisfies the PEP 440 ``specifier`` (pre-releases allowed).
+    """Whether ``version`` satisfies the PEP 440 ``specifier`` (pre-releases allowed)."""
+    from packaging.specifiers import SpecifierSet
 
-    Plain releases and clauses (the usual ``>=0.1,<0.2``) are compared here, without importing
-    anything; anything else (pre-releases, post-releases, local versions) goes to ``packaging``.
+    return SpecifierSet(specifier).contains(version, prereleases=True)
+
+
+def host_requirements(requires: Iterable[str]) -> list[str]:
+    """The unconditional requirements on ``host`` among ``Requires-Dist`` lines, as written.
+
+    A requirement with an ``extra`` marker (an optional dependency) says nothing about this
+    install; another marker is evaluated here. A line that does not parse is an error only if
+    it names ``host``.
+
+    Raises:
+        packaging.requirements.InvalidRequirement: a requirement on ``host`` does not parse.
     """
-    clauses = [part for part in specifier.split(",") if part.strip()]
-    results: list[bool] = []
-    for clause in clauses:
-        match = _CLAUSE.match(clause)
-        result = _simple_clause(match.group(1), match.group(2), version) if match else None
-        if result is None:
-            from packaging.specifiers import SpecifierSet
-
-            return SpecifierSet(specifier).contains(version, prereleases=True)
-        results.append(result)
-    return all(results)
-
-
-def host_requirements(requires: list[str]) -> list[str]:
-    """The unconditional requirements on ``host`` among ``Requires-Dist`` lines."""
     found: list[str] = []
     for line in requires:
         if line.lstrip()[:4].lower() != "host":  # cheap: most lines are about other projects
             continue
-        match = _REQUIREMENT.match(line)
-        if not match or normalize_distribution(match.group("name")) != HOST_DISTRIBUTION:
+        leading = _LEADING_NAME.match(line)
+        if leading is None or normalize_distribution(leading.group(1)) != HOST_DISTRIBUTION:
             continue
-        marker = (match.group("marker") or "").strip()
-        if marker:
-            if "extra" in marker:
-                continue  # an optional dependency: says nothing about this install
-            from packaging.markers import Marker
+        from packaging.requirements import Requirement
 
-            if not Marker(marker).evaluate():
-                continue
+        marker = Requirement(line).marker
+        if marker is not None and ("extra" in str(marker) or not marker.evaluate()):
+            continue
         found.append(line.strip())
     return found
 
@@ -141,11 +98,10 @@ def host_requirements(requires: list[str]) -> list[str]:
 @functools.lru_cache(maxsize=256)
 def incompatibility(requirements: tuple[str, ...], host_version: str) -> str | None:
     """Why a distribution with these requirements on ``host`` cannot load here, or ``None``."""
+    from packaging.requirements import Requirement
+
     for requirement in requirements:
-        match = _REQUIREMENT.match(requirement)
-        assert match is not None
-        spec = match.group("spec").strip()
-        if spec and not specifier_contains(spec, host_version):
+        if not Requirement(requirement).specifier.contains(host_version, prereleases=True):
             return (
                 f"it requires {requirement.split(';')[0].strip()} but host {host_version} "
                 f"(plugin API {PLUGIN_API_VERSION}) is installed; install a version of the "

@@ -3,7 +3,9 @@
 The environment (``HOST_DISABLE_PLUGINS``, ``HOST_DISABLE_PLUGIN_AUTOLOAD``,
 ``HOST_ENABLE_PLUGINS``) gives the default :class:`PluginSwitches`; a run config's ``[plugins]``
 table adds to them for its run through :func:`use_switches`, a context variable (so parallel runs
-in threads do not see each other's). Discovery applies the switches before importing anything.
+in threads do not see each other's). Discovery applies the switches before importing anything;
+the switches see an entry point as plain values (group, name, distribution), so this module knows
+nothing of discovery.
 """
 
 from __future__ import annotations
@@ -13,12 +15,8 @@ import os
 from collections.abc import Collection, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from host._plugin_api import PLUGINS_GROUP, normalize_distribution
-
-if TYPE_CHECKING:
-    from host._discovery import PluginInfo
 
 __all__ = [
     "AUTOLOAD_ENV",
@@ -109,15 +107,16 @@ class PluginSwitches:
             self, disable=self.disable | frozenset(disable), enable=self.enable | frozenset(enable)
         )
 
-    def disabled_reason(self, info: PluginInfo) -> str | None:
-        """Why ``info`` must not be imported under these switches, or ``None``."""
-        for name in sorted(self.disable):
-            if matches(name, info.name, info.distribution):
+    def disabled_reason(self, group: str, name: str, distribution: str | None) -> str | None:
+        """Why entry point ``name`` of ``group`` from ``distribution`` must not be imported
+        under these switches, or ``None``."""
+        for switch in sorted(self.disable):
+            if matches(switch, name, distribution):
                 return (
-                    f"disabled by name {name!r} (in {DISABLE_ENV} or the run config's "
+                    f"disabled by name {switch!r} (in {DISABLE_ENV} or the run config's "
                     f"[plugins] disable)"
                 )
-        if info.group == PLUGINS_GROUP and not self.autoload and info.name not in self.enable:
+        if group == PLUGINS_GROUP and not self.autoload and name not in self.enable:
             return (
                 f"hook plugin autoload is off ({AUTOLOAD_ENV}=1); name it in {ENABLE_ENV} or "
                 f"the run config's [plugins] enable to load it"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,28 @@ import pytest
 from hypothesis import Phase, settings
 
 from tests.processes import assert_no_child_left, children
+
+#: The discovery listing cache (``host._discovery_cache``) of the tests, and of every process
+#: they start (which inherit the environment), goes to a directory of this run and is removed
+#: with it: a test run never writes into the real ``~/.cache/host``. A test run started by a
+#: test (pytester, a subprocess) uses the outer run's directory.
+_CACHE_PREFIX = "host-tests-cache-"
+_cache_homes: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``XDG_CACHE_HOME`` at a directory of this run (or of the run that started it)."""
+    current = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.basename(current).startswith(_CACHE_PREFIX) and os.path.isdir(current):
+        return
+    _cache_homes.append(tempfile.mkdtemp(prefix=_CACHE_PREFIX))
+    os.environ["XDG_CACHE_HOME"] = _cache_homes[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the cache directory this run made."""
+    while _cache_homes:
+        shutil.rmtree(_cache_homes.pop(), ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -519,5 +519,86 @@ def test_specs_name_the_groups_and_the_plugin_api_version() -> None:
     declared = re.search(r"^Plugin API version: `([^`]+)`", text, re.MULTILINE)
     assert declared is not None, "specs/plugins.md must state 'Plugin API version: `X.Y`'"
     assert declared.group(1) == PLUGIN_API_VERSION == host.PLUGIN_API_VERSION
-    for variable in ("HOST_DISABLE_PLUGINS", "HOST_DISABLE_PLUGIN_AUTOLOAD", "HOST_ENABLE_PLUGINS"):
+    variables = ("HOST_DISABLE_PLUGINS", "HOST_DISABLE_PLUGIN_AUTOLOAD", "HOST_ENABLE_PLUGINS")
+    for variable in (*variables, "HOST_DISCOVERY_CACHE", "~/.cache/host/discovery/"):
         assert variable in text
+
+
+def test_checking_executors_needs_nothing_imported_first(tmp_path: Path) -> None:
+    """``check_entry_point`` on an executor, in a process that imported only discovery.
+
+    The executor check is registered where ``Executor`` is defined (``host.executors.base``),
+    which loading any executor imports; a process that never imported the executor registry
+    checks executors right, and something that is not an executor is still refused.
+    """
+    site = Site(tmp_path / "site")
+    site.add(
+        "gen-not-exec",
+        entry_points={EXECUTORS_GROUP: {"gen_not_exec": "gen_not_exec:thing"}},
+        modules={"gen_not_exec.py": "thing = 42\n"},
+    )
+    statuses = python(
+        """
+        import json, sys
+        from host._discovery import EXECUTORS_GROUP, check_entry_point, discover_plugins
+        before = "host.executors.registry" in sys.modules
+        print(json.dumps({"registry imported first": before, **{
+            info.name: [checked.status, checked.problem]
+            for info in discover_plugins(EXECUTORS_GROUP)
+            for checked in [check_entry_point(info)]
+        }}))
+        """,
+        site=tmp_path / "site",
+    )
+    assert statuses["registry imported first"] is False
+    assert statuses["in_process"] == ["ok", None]
+    assert statuses["multiprocess"] == ["ok", None]
+    assert statuses["gen_not_exec"][0] == "broken"
+    assert "int 42, not a host.Executor subclass" in statuses["gen_not_exec"][1]
+
+
+INTERRUPTING_MODULE = """
+import os
+if os.environ.get("GEN_RAISE") == "keyboard":
+    raise KeyboardInterrupt
+if os.environ.get("GEN_RAISE") == "signal":
+    from host._interrupts import SignalExit
+    raise SignalExit(143)
+if os.environ.get("GEN_RAISE") == "deadline":
+    from host._timeouts import DeadlineExceeded
+    raise DeadlineExceeded()
+if os.environ.get("GEN_RAISE") == "exit":
+    raise SystemExit(3)
+from host import ConfigurableResource
+
+class Thing(ConfigurableResource):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("raised", "interrupts"),
+    [("keyboard", True), ("signal", True), ("deadline", True), ("exit", False)],
+)
+def test_an_interrupt_while_a_plugin_imports_is_not_the_plugins_failure(
+    site: Site, monkeypatch: pytest.MonkeyPatch, raised: str, interrupts: bool
+) -> None:
+    """An interrupt of the run propagates and is not kept as the entry point's failure (the
+    next load imports it again); anything else the module raises makes it broken."""
+    site.add(
+        "gen-interrupting",
+        entry_points={RESOURCES_GROUP: {"gen.interrupting": "gen_interrupting:Thing"}},
+        modules={"gen_interrupting.py": INTERRUPTING_MODULE},
+    )
+    info = lookup(RESOURCES_GROUP, "gen.interrupting")
+    assert info is not None
+    monkeypatch.setenv("GEN_RAISE", raised)
+    if interrupts:
+        with pytest.raises(BaseException) as caught:
+            load_entry_point(info)
+        assert not isinstance(caught.value, PluginError)
+        monkeypatch.setenv("GEN_RAISE", "")
+        assert load_entry_point(info).__name__ == "Thing"
+    else:
+        with pytest.raises(PluginError, match="failed to import: SystemExit"):
+            load_entry_point(info)

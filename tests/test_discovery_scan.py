@@ -1,23 +1,25 @@
 """What the discovery scan reads, and when, against real installed distributions.
 
-The scan reads each distribution's ``entry_points.txt`` itself (cheaper than
-``importlib_metadata.entry_points()``, which parses every file and makes an object per entry
-point of every group) and must find exactly the same host entry points: the first distribution
-of a name on ``sys.path`` wins, and files are parsed as ``importlib_metadata`` parses them. A
+The scan takes ``importlib_metadata.entry_points()`` and must find exactly the same host entry
+points: the first distribution of a name on ``sys.path`` wins, one with metadata before one
+without, and a file the library refuses hides nothing else. A
 distribution's ``METADATA`` is read only when one of its entry points is listed or looked up;
 name and version always come from the metadata, never from the ``*.dist-info`` directory name.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import importlib_metadata
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import host
-from host import PluginError, _discovery
+from host import PluginError, _discovery, _discovery_listing
 from host._discovery import (
     EXECUTORS_GROUP,
     GROUPS,
@@ -174,8 +176,8 @@ def test_looking_up_one_name_reads_only_its_own_distributions_metadata(
 
     def metadata_read() -> dict[str, bool]:
         return {
-            entry.name: entry.source._described is not None
-            for entry in _discovery._scan().entries
+            entry.name: entry.source.is_described
+            for entry in _discovery_listing.scan().entries
             if entry.name.startswith("gen.")
         }
 
@@ -234,3 +236,55 @@ def test_only_the_metadata_headers_are_read_from_a_long_metadata_file(
         "incompatible",
         "host>=99",
     )
+
+
+#: Where a byte that is not UTF-8 goes: in METADATA's headers or body, in entry_points.txt.
+PLACES = ["Name", "Version", "Summary", "Requires-Dist", "body", "entry point", "comment"]
+NOT_UTF8 = [b"\xff", b"\x80", b"\xc3(", b"\xe9t\xe9", b"\xed\xa0\x80"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(place=st.sampled_from(PLACES), bad=st.sampled_from(NOT_UTF8))
+def test_bytes_that_are_not_utf8_in_metadata_are_one_plugins_problem_never_a_crash(
+    place: str, bad: bytes
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setenv(_discovery.CACHE_ENV, "0")
+        patch.syspath_prepend(tmp)
+        site = Site(Path(tmp))
+        site.add("gen-fine", entry_points={RESOURCES_GROUP: {"gen.fine": "gen_fine:Thing"}})
+        dist = site.add("gen-bad", entry_points={RESOURCES_GROUP: {"gen.bad": "gen_bad:Thing"}})
+        headers = {
+            "Name": b"Name: gen-bad",
+            "Version": b"Version: 1.0",
+            "Summary": b"Summary: a distribution",
+            "Requires-Dist": b"Requires-Dist: pydantic>=2",
+        }
+        if place in headers:
+            headers[place] += b" " + bad
+        body = b"A test distribution." + (b" " + bad if place == "body" else b"")
+        (dist / "METADATA").write_bytes(
+            b"Metadata-Version: 2.1\n" + b"\n".join(headers.values()) + b"\n\n" + body + b"\n"
+        )
+        name = b"gen.bad" + (b"\xe9" if place == "entry point" else b"")
+        comment = b"# " + bad + b"\n" if place == "comment" else b""
+        (dist / "entry_points.txt").write_bytes(
+            comment + b"[host.resources]\n" + name + b" = gen_bad:Thing\n"
+        )
+        try:
+            reset_discovery()
+            found = listed()
+            assert found[(RESOURCES_GROUP, "gen.fine")].status == "ok"  # never affects others
+            (info,) = [i for key, i in found.items() if key[1].startswith("gen.bad")]
+            if place in ("Name", "Version", "Summary", "Requires-Dist"):
+                assert info.status == "broken"
+                assert info.problem is not None and "METADATA is not UTF-8" in info.problem
+                assert "in its headers" in info.problem and "reinstall" in info.problem
+                if place != "Name":
+                    assert info.distribution == "gen-bad"
+            else:  # the description, or entry_points.txt: read with replacement characters
+                assert (info.status, info.distribution, info.version) == ("ok", "gen-bad", "1.0")
+                assert info.name == ("gen.bad\N{REPLACEMENT CHARACTER}" if place == "entry point"
+                                     else "gen.bad")
+        finally:
+            site.close()

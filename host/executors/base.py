@@ -11,10 +11,12 @@ from typing import Any, ClassVar
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from host._discovery_load import describe_object, register_check
 from host._errors import ConfigError, ResourceTeardownError, describe_validation
 from host._events import AssetFailed, AssetSkipped, ErrorInfo, Event
 from host._graph import Plan
 from host._lifecycle import ProcessRun
+from host._plugin_api import EXECUTORS_GROUP
 from host._resource_graph import ResourceGraph
 from host._runtime import ProcessRuntime
 from host._secrets import mask_error
@@ -229,3 +231,14 @@ class RemoteExecutor(Executor):
             DefinitionError: naming the asset or resource that cannot be sent to a worker.
         """
         check_shippable(plan, resources)
+
+
+def _check_executor_class(obj: Any) -> str | None:
+    """What discovery checks a ``host.executors`` entry point against: an Executor subclass."""
+    if isinstance(obj, type) and issubclass(obj, Executor):
+        return None
+    return f"it is {describe_object(obj)}, not a host.Executor subclass"
+
+
+# Registered where Executor is defined: whenever an Executor subclass exists, so does its check.
+register_check(EXECUTORS_GROUP, _check_executor_class)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from host._discovery import load_entry_point, lookup, suggest
 from host._errors import DefinitionError
 from host._plugin_api import EXECUTORS_GROUP
 from host.executors.base import Executor
@@ -24,8 +25,6 @@ def executor_class(name: str, distribution: str | None = None) -> type[Executor]
         PluginError: it is disabled, incompatible, registered twice, fails to import, or is
             not an ``Executor`` subclass.
     """
-    from host._discovery import load_entry_point, lookup, suggest
-
     info = lookup(EXECUTORS_GROUP, name, distribution=distribution)
     if info is None:
         raise DefinitionError(
