@@ -97,9 +97,12 @@ COMMAND_PROBE = (
 )
 
 
-def _run(argv: list[str], pythonpath: Path) -> float:
-    """Wall time of ``argv`` from here, or what it printed last if it is the import probe."""
-    env = dict(os.environ, PYTHONPATH=str(pythonpath))
+def _run(argv: list[str], pythonpath: Path, cache: Path) -> float:
+    """Wall time of ``argv`` from here, or what it printed last if it is the import probe.
+
+    The discovery listing cache lives under ``cache`` (the run's own, not the user's).
+    """
+    env = dict(os.environ, PYTHONPATH=str(pythonpath), XDG_CACHE_HOME=str(cache))
     env.pop("HOST_DISABLE_PLUGIN_AUTOLOAD", None)  # list plugins as a user's shell would
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -122,6 +125,10 @@ def run_discovery(repetitions: int) -> dict[str, Any]:
         empty, full = scratch / "empty", scratch / "plugins"
         empty.mkdir()
         make_distributions(full, PLUGINS)
+        # The listing cache keeps no listing of metadata younger than 2 s (a file system's clock
+        # is coarse); a user's plugins were installed long before the command runs.
+        time.sleep(2.5)
+        cache = scratch / "cache"
         commands = {
             "plugins": [*base, "plugins"],
             "resources": [*base, "resources"],
@@ -131,7 +138,7 @@ def run_discovery(repetitions: int) -> dict[str, Any]:
         for label, argv in commands.items():
             try:
                 for path in (empty, full):  # warm the file system cache
-                    _run(argv, path)
+                    _run(argv, path, cache)
             except RuntimeError as exc:
                 figures[label] = {"skipped": f"failed: {exc}"}
                 continue
@@ -139,7 +146,7 @@ def run_discovery(repetitions: int) -> dict[str, Any]:
             for round_ in range(repetitions):
                 order = [("0", empty), (str(PLUGINS), full)]
                 for env, path in order if round_ % 2 == 0 else order[::-1]:
-                    samples[env].append(_run(argv, path))
+                    samples[env].append(_run(argv, path, cache))
             medians = {env: statistics.median(values) for env, values in samples.items()}
             paired = [b - a for a, b in zip(samples["0"], samples[str(PLUGINS)], strict=True)]
             figures[label] = {
