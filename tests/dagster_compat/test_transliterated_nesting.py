@@ -212,7 +212,7 @@ def _needs_prefix(written: list[str]) -> Any:
 )
 def test_a_nested_function_resource_needing_launch_config_but_bound_to_no_key() -> None:
     written: list[str] = []
-    with pytest.raises(DefinitionError, match="top.level"):
+    with pytest.raises(DefinitionError, match=r"top.level"):
         run_assets([writes], {"writer": _postfix_factory()(writer=_needs_prefix(written),
                                                               postfix="!")})
     assert written == []
