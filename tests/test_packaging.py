@@ -27,8 +27,9 @@ SOURCES = [
     ROOT,
     *sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()),
 ]
-#: The files the host's wheel carries besides its modules: the specs, for `host new plugin`.
-HOST_EXTRA = ("host/specs/*.md", "host/specs/*.json")
+#: The files the host's wheel carries besides its modules: the specs and their pictures, for
+#: `host new plugin`.
+HOST_EXTRA = ("host/specs/*.md", "host/specs/*.json", "host/specs/*.png")
 
 
 def _name(source: Path) -> str:
