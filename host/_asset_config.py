@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidatorFunctionWrapHandler, field_validator
+
+from host._envvar import EnvVar
+from host._values import env_references
 
 __all__ = ["Config", "is_config_class"]
 
@@ -33,10 +36,21 @@ class Config(BaseModel):
 
     An asset whose run gives no values for its config gets the class's defaults; a required
     field left out is a :class:`host.ConfigError` naming the asset and field, before any
-    resource comes up.
+    resource comes up. In configuration nested in a resource (a field typed with a ``Config``
+    subclass), an ``EnvVar`` is read where the resource comes up, as in the resource's own
+    fields.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _keep_env_vars(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A value holding an ``EnvVar`` is kept as it is, to be read (and then validated)
+        where the resource it configures comes up, as a resource's own fields are."""
+        if isinstance(value, EnvVar) or env_references(value):
+            return value
+        return handler(value)
 
 
 def is_config_class(annotation: Any) -> TypeGuard[type[Config]]:

@@ -6,6 +6,11 @@ Two spellings are accepted, with the same meaning:
 * host's: ``{"assets": {ASSET: {"config": {...}}}, "resources": {KEY: {"config": {...}}}}``,
   the shape of a TOML run config's tables (``[resources.KEY] config = {...}``).
 
+In a resource's config, ``{"env": "NAME"}`` anywhere is ``EnvVar("NAME")`` (as ``{ env =
+"NAME" }`` is in a TOML file), read where the resource comes up. A resource's entry may also be a
+resource itself (``{"db": Database(...)}``, what Dagster's ``RunConfig(resources={...})``
+holds), which replaces the run's binding of that key.
+
 An asset's entry may also be a :class:`host.Config` instance (what Dagster's
 ``RunConfig(ops={...})`` holds). :func:`prepare_run` turns the run's assets, resources and
 launch config into the graph and plan a run uses: resources bound by assets
@@ -25,12 +30,15 @@ from pydantic import ValidationError
 
 from host._asset import AssetDefinition
 from host._asset_config import Config
+from host._envvar import EnvVar
 from host._errors import ConfigError, DefinitionError, validation_problems
+from host._function_resource import ResourceDefinition
 from host._graph import Plan, build_plan
 from host._partial import is_partial, missing_fields, with_launch_config
 from host._resource import ConfigurableResource
 from host._resource_errors import config_error_from_validation
 from host._resource_graph import ResourceGraph
+from host._values import KEEP, replace_values
 
 __all__ = [
     "LaunchConfig",
@@ -58,6 +66,29 @@ class LaunchConfig:
     assets: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     section: str = "ops"
+    #: resource key -> a resource given whole in place of ``{"config": ...}`` (what Dagster's
+    #: ``RunConfig(resources={KEY: Resource(...)})`` holds): it replaces the run's binding.
+    replaced: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _env_refs(where: str, key: str | None, value: Any) -> Any:
+    """``value`` with each ``{"env": NAME}`` inside it an ``EnvVar(NAME)``, as a TOML run
+    config's ``{ env = "NAME" }`` is (read where the resource comes up)."""
+
+    def replace(part: Any, location: tuple[str | int, ...]) -> Any:
+        if not (isinstance(part, Mapping) and set(part) == {"env"}):
+            return KEEP
+        name = part["env"]
+        if not isinstance(name, str) or not name:
+            at = "".join(f"[{step!r}]" for step in location)
+            raise ConfigError(
+                f"run_config{where}['config']{at} is {{'env': {name!r}}}; the name of an "
+                f"environment variable is a non-empty string.",
+                resource_key=key,
+            )
+        return EnvVar(name)
+
+    return replace_values(value, replace)
 
 
 def _entry_config(where: str, key: str, entry: Any, *, asset: bool) -> Any:
@@ -65,7 +96,7 @@ def _entry_config(where: str, key: str, entry: Any, *, asset: bool) -> Any:
     if asset and isinstance(entry, Config):
         return entry
     if isinstance(entry, Mapping) and set(entry) == {"config"}:
-        return entry["config"]
+        return entry["config"] if asset else _env_refs(where, key, entry["config"])
     extra = sorted(set(entry) - {"config"}) if isinstance(entry, Mapping) else None
     problem = (
         f"has {extra}; host reads only 'config' there"
@@ -110,9 +141,13 @@ def parse_run_config(run_config: Mapping[str, Any] | None) -> LaunchConfig:
     for key, entry in _section(run_config, section).items():
         assets[key] = _entry_config(f"[{section!r}][{key!r}]", key, entry, asset=True)
     resources: dict[str, Any] = {}
+    replaced: dict[str, Any] = {}
     for key, entry in _section(run_config, "resources").items():
+        if isinstance(entry, ConfigurableResource | ResourceDefinition):
+            replaced[key] = entry
+            continue
         resources[key] = _entry_config(f"['resources'][{key!r}]", key, entry, asset=False)
-    return LaunchConfig(assets, resources, section)
+    return LaunchConfig(assets, resources, section, replaced)
 
 
 def _section(run_config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -170,7 +205,7 @@ def _resolve(
     resources: Mapping[str, Any], graph: ResourceGraph, launch: LaunchConfig, plan: Plan
 ) -> ResourceGraph:
     """The graph with partial resources and resources given launch config rebuilt."""
-    for key in launch.resources:
+    for key in [*launch.resources, *launch.replaced]:
         if key not in graph.nodes:
             raise ConfigError(
                 f"run_config['resources'] names {key!r}, which is not a resource of the run "
@@ -178,12 +213,18 @@ def _resolve(
                 resource_key=key,
             )
     given = {graph.nodes[key].key: values for key, values in launch.resources.items()}
-    needed = graph.closure([*plan.resource_keys(), *given])
-    if not given and not any(is_partial(graph.nodes[key].resource) for key in needed):
+    replaced = {graph.nodes[key].key: value for key, value in launch.replaced.items()}
+    needed = graph.closure([*plan.resource_keys(), *given, *replaced])
+    if not (given or replaced) and not any(
+        is_partial(graph.nodes[key].resource) for key in needed
+    ):
         return graph
     resolved: dict[str, Any] = {}
     for key in needed:
         node = graph.nodes[key]
+        if key in replaced:  # given whole at launch: what depends on it gets it too
+            resolved[key] = replaced[key]
+            continue
         try:
             resolved[key] = rebuild_resource(key, node.resource, given.get(key), {
                 name: resolved[dep] for name, dep in node.deps.items() if dep in resolved

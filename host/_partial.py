@@ -104,7 +104,7 @@ def with_launch_config(
             resource_key=key,
             field=unknown[0],
         )
-    values = {**given_values(resource), **dependencies, **launch}
+    values = {**given_values(resource), **dependencies, **_enum_members(cls, launch)}
     missing = missing_fields(cls, values)
     if missing:
         example = ", ".join(f"{name!r}: ..." for name in missing)
@@ -124,3 +124,19 @@ def with_launch_config(
     except ValidationError as exc:
         problem = config_error_from_validation(key, cls, exc, values=values)
     raise problem
+
+
+def _enum_members(cls: type[ConfigurableResource], launch: Mapping[str, Any]) -> dict[str, Any]:
+    """``launch`` with an enum field given by a member's name (Dagster's run config names
+    enum members) as that member; a value that is a member's value stays as it is."""
+    import enum
+
+    result = dict(launch)
+    for name, value in launch.items():
+        annotation = cls.model_fields[name].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
+            continue
+        names = annotation.__members__
+        if isinstance(value, str) and value in names and value not in {m.value for m in annotation}:
+            result[name] = annotation[value]
+    return result

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticUndefined
 
 from host._envvar import EnvVar
-from host._errors import FrozenResourceError, location_text
+from host._errors import DefinitionError, FrozenResourceError, location_text
 from host._resource_env import empty_env_name, read_environment, reset_private
 from host._resource_init import ResourceContextMethods
 from host._values import (
@@ -275,6 +275,11 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
         return cls.yield_for_execution is not ConfigurableResource.yield_for_execution
 
     @classmethod
+    def overrides_teardown(cls) -> bool:
+        """Whether the class replaces the default :meth:`teardown_after_execution`."""
+        return cls.teardown_after_execution is not ConfigurableResource.teardown_after_execution
+
+    @classmethod
     def creates_resource(cls) -> bool:
         """Whether assets receive what ``create_resource(context)`` makes, not the resource
         itself: a :class:`host.ConfigurableResourceFactory`, or any class that defines
@@ -389,19 +394,37 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
 
         Bind the result to a key (and use it as a dependency as usual); the run gives the rest
         of its configuration: ``run_assets(..., run_config={"resources": {KEY: {"config":
-        {...}}}})``. ``values`` are configuration given now (the launch config overrides
-        them). A required field given neither now nor at launch is a :class:`host.ConfigError`
-        before anything comes up.
-        """
-        from host._partial import make_partial
+        {...}}}})``. ``values`` may give its resource dependencies now (``creds=...``), as in
+        Dagster; configuration values given now are :meth:`partial`'s. A required field given
+        neither now nor at launch is a :class:`host.ConfigError` before anything comes up.
 
+        Raises:
+            DefinitionError: ``values`` holds configuration (not a resource), pointing to
+                :meth:`partial`, as Dagster does.
+        """
+        from host._partial import is_partial, make_partial
+
+        plain = sorted(
+            name
+            for name, value in values.items()
+            if not (isinstance(value, ConfigurableResource) or is_partial(value))
+            and not hasattr(value, "host_with_launch_config")
+        )
+        if plain:
+            given = ", ".join(f"{name}=..." for name in plain)
+            raise DefinitionError(
+                f"{cls.__name__}.configure_at_launch() takes resource dependencies only, and "
+                f"was given configuration ({', '.join(map(repr, plain))}); to give part of the "
+                f"configuration now and the rest at launch, use {cls.__name__}.partial({given})."
+            )
         return make_partial(cls, values)
 
     @classmethod
     def partial(cls, **values: Any) -> Self:
         """This resource with part of its configuration; the rest is given at launch.
 
-        The same as :meth:`configure_at_launch` with ``values`` (Dagster's two names).
+        ``values`` (configuration or resource dependencies) are given now; the launch config
+        gives the rest and may override them.
         """
         from host._partial import make_partial
 

@@ -170,7 +170,17 @@ class ResourceContextMethods:
 
         Raises:
             ConfigError: the config does not validate (naming field, never the value).
+            DefinitionError: the class has a teardown (``teardown_after_execution`` or
+                ``yield_for_execution``), which this form would never run: use
+                :meth:`from_resource_context_cm`, as Dagster requires.
         """
+        if cast(Any, cls).overrides_teardown() or cast(Any, cls).overrides_yield():
+            raise DefinitionError(
+                f"{cls.__name__}.from_resource_context(context) would set it up and never tear "
+                f"it down, and {cls.__name__} has a teardown; in a generator function resource "
+                f"use `with {cls.__name__}.from_resource_context_cm(context) as resource: "
+                f"yield resource`."
+            )
         resource = cls._from_config(context)
         with initialized(resource, context, teardown=False) as value:
             return value

@@ -88,7 +88,7 @@ def test_missing_launch_config_names_key_field_and_asset_before_anything_comes_u
     with pytest.raises(ConfigError) as caught:
         run_assets(
             [used, described],
-            {"db": Recorded.configure_at_launch(label="x"), "store": Store(record=record,
+            {"db": Recorded.partial(label="x"), "store": Store(record=record,
                                                                           label="s")},
         )
     message = str(caught.value)
@@ -118,7 +118,7 @@ def test_invalid_launch_config_is_a_config_error_naming_the_field(
 
 def test_an_unknown_field_in_configure_at_launch_is_refused_at_once() -> None:
     with pytest.raises(ConfigError, match=r"got \['lable'\], which is not a field of Recorded"):
-        Recorded.configure_at_launch(lable="x")
+        Recorded.partial(lable="x")
 
 
 class Hardcoded:

@@ -135,12 +135,12 @@ def test_partial_resources_and_resources_config_in_a_built_context(record: str) 
         return store.describe()
 
     context = build_asset_context(
-        resources={"store": Store.configure_at_launch(record=record)},
+        resources={"store": Store.partial(record=record)},
         resources_config={"store": {"label": "launched"}},
     )
     assert described(context) == "launched/silver/eu1"
     with pytest.raises(ConfigError, match=r"resource 'store'.*field 'label'"):
-        build_asset_context(resources={"store": Store.configure_at_launch(record=record)})
+        build_asset_context(resources={"store": Store.partial(record=record)})
 
 
 def test_a_parameter_given_nowhere_and_a_missing_required_key_are_definition_errors(

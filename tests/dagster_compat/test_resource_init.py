@@ -13,6 +13,7 @@ import pytest
 from host import (
     ConfigError,
     ConfigurableResource,
+    DefinitionError,
     EnvVar,
     InitResourceContext,
     asset,
@@ -54,15 +55,37 @@ def test_a_function_resource_wrapping_a_resource_class(record: str) -> None:
     assert [r["event"] for r in read(record)] == ["setup", "up", "teardown"]
 
 
+class SetupOnly(ConfigurableResource):
+    """A resource with a setup and no teardown: what ``from_resource_context`` is for."""
+
+    record: str
+    label: str
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        write(self.record, event="setup", key=context.resource_key, label=self.label)
+
+
 def test_from_resource_context_sets_up_and_never_tears_down(record: str) -> None:
     context = build_init_resource_context(config={"record": record, "label": "ctx"})
-    up = Recorded.from_resource_context(context)
-    assert isinstance(up, Recorded) and up.label == "ctx"
+    up = SetupOnly.from_resource_context(context)
+    assert isinstance(up, SetupOnly) and up.label == "ctx"
     assert up.get_resource_context() is context
-    assert [r["event"] for r in read(record)] == ["setup", "up"]
+    assert [r["event"] for r in read(record)] == ["setup"]
     with pytest.raises(ConfigError) as caught:
-        Recorded.from_resource_context(build_init_resource_context(config={"label": "x"}))
+        SetupOnly.from_resource_context(build_init_resource_context(config={"label": "x"}))
     assert caught.value.field == "record"
+
+
+@pytest.mark.parametrize("cls", [Recorded, Held])
+def test_from_resource_context_refuses_a_class_with_a_teardown(
+    cls: type[ConfigurableResource], record: str
+) -> None:
+    """As Dagster does: its teardown would never run; the error says to use the _cm form."""
+    context = build_init_resource_context(config={"record": record, "label": "ctx"})
+    with pytest.raises(DefinitionError) as caught:
+        cls.from_resource_context(context)
+    assert "from_resource_context_cm" in str(caught.value)
+    assert read(record) == []  # nothing was brought up
 
 
 @pytest.mark.parametrize("cls", [Recorded, Held])

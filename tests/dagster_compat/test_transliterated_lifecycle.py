@@ -277,12 +277,6 @@ def test_a_nested_resource_private_state_is_ready_for_its_parent_setup() -> None
     assert log == ["fetch key secret", "setup s3 my_jwt", "asset", "get k my_jwt"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a resource object as a launch value (Dagster's RunConfig(resources={KEY: "
-    "Resource(...)})) is a ConfigError asking for {'config': {...}}; the spec maps RunConfig "
-    "to a plain dict but does not say resource objects are refused",
-)
 def test_a_nested_resource_given_at_launch_as_a_resource_object() -> None:
     """Dagster's ``RunConfig(resources={KEY: Resource(...)})``: a resource object at launch."""
     log: list[str] = []
@@ -346,11 +340,6 @@ def test_from_resource_context_cm_tears_down_on_exit() -> None:
     assert log == ["setup", "teardown"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: from_resource_context on a resource with a teardown sets it up and returns it "
-    "(the teardown never runs); Dagster refuses and requires from_resource_context_cm",
-)
 def test_from_resource_context_refuses_a_resource_with_a_teardown() -> None:
     log: list[str] = []
     cls = _jwt_resource(log, with_teardown=True)

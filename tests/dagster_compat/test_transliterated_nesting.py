@@ -268,11 +268,6 @@ def test_an_enum_in_a_nested_resource() -> None:
     assert result.outputs["letter_value"] == "a_value"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: an enum field given at launch by member name ('B') is rejected; Dagster's run "
-    "config names enum members, host takes only values",
-)
 def test_an_enum_in_a_nested_resource_given_at_launch_by_name() -> None:
     inner = WithLetter.configure_at_launch()
     result = run_assets([letter_value], {"inner": inner, "outer": AroundLetter(inner=inner)},

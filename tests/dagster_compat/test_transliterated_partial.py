@@ -123,12 +123,6 @@ def test_partial_resources_nested_two_deep_are_completed_at_launch() -> None:
     assert result.outputs["seen"] == ("foo", "bar", "localhost", "my_db")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: configure_at_launch(prefix=...) is accepted as partial(prefix=...); Dagster "
-    "rejects config values there with a DefinitionError pointing to .partial, and "
-    "specs/coming-from-dagster.md does not list the difference",
-)
 @pytest.mark.parametrize("given", [{"prefix": "("}, {"prefix": "(", "postfix": ")"}])
 def test_configure_at_launch_with_config_values_points_to_partial(given: dict[str, str]) -> None:
     with pytest.raises(DefinitionError) as caught:
