@@ -80,14 +80,14 @@ def _step_log() -> type[logging.LoggerAdapter[logging.Logger]]:
             if step is None:
                 super().log(level, msg, *args, **kwargs)
                 return
-            msg, kwargs = self.process(msg, kwargs)
-            kwargs.setdefault("stacklevel", 1)
-            kwargs["stacklevel"] += 1  # the caller's line, not this method's
             logger = self.logger
             if not isinstance(logger, logging.Logger):
                 super().log(level, msg, *args, **kwargs)
                 return
-            record = _make_record(logger, level, msg, args, kwargs)
+            msg, processed = self.process(msg, kwargs)
+            options = dict(processed)
+            options["stacklevel"] = int(options.get("stacklevel", 1)) + 1  # the caller's line
+            record = _make_record(logger, level, msg, args, options)
             step.record(record)
             if logger.isEnabledFor(level):
                 record.host_captured = True  # the capture handler has it already

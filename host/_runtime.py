@@ -383,8 +383,9 @@ class _Capture(logging.Handler):
         except Exception:
             self.handleError(record)
             return False
-        if record.levelno >= logging.lastResort.level and not _handled_elsewhere(record):
-            logging.lastResort.handle(record)  # as if no handler were installed here
+        last = logging.lastResort
+        if last is not None and record.levelno >= last.level and not _handled_elsewhere(record):
+            last.handle(record)  # as if no handler were installed here
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
