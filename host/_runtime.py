@@ -296,9 +296,10 @@ def _run_down(loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any]) -> Non
 # -- log capture ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Step:
     """The step of a run running in this thread (or task): an asset, or a resource phase.
+
+    Made for each asset and each resource phase (a plain class with slots: cheap to make).
 
     Attributes:
         runtime: the run's runtime in this process.
@@ -307,10 +308,19 @@ class Step:
         phase: the resource phase.
     """
 
-    runtime: ProcessRuntime
-    asset_key: str | None = None
-    resource_key: str | None = None
-    phase: ResourcePhase | None = None
+    __slots__ = ("asset_key", "phase", "resource_key", "runtime")
+
+    def __init__(
+        self,
+        runtime: ProcessRuntime,
+        asset_key: str | None = None,
+        resource_key: str | None = None,
+        phase: ResourcePhase | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.asset_key = asset_key
+        self.resource_key = resource_key
+        self.phase = phase
 
     @property
     def name(self) -> str:
@@ -320,17 +330,27 @@ class Step:
         return f"resource {self.resource_key}"
 
     def record(self, record: logging.LogRecord) -> None:
-        """Emit ``record`` as a :class:`LogRecorded` event of this step, masked; tag it with
-        ``host_step`` (the step's :attr:`name`), which travels with a forwarded record."""
+        """Emit ``record`` as a :class:`LogRecorded` event of this step, masked.
+
+        The record itself is masked in place too (its message formatted, its exception and
+        stack as text), so the handlers that see it after this one never show a secret, and
+        it is tagged ``host_step`` (the step's :attr:`name`), which travels with a record a
+        worker forwards.
+        """
         runtime = self.runtime
-        message = safe_str(record.msg) if not record.args else _message(record)
+        secrets = runtime.secrets
+        message = mask(safe_str(record.msg) if not record.args else _message(record), secrets)
+        record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             with contextlib.suppress(Exception):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
+        text = message
         if record.exc_text:
-            message = f"{message}\n{record.exc_text}"
+            record.exc_text = mask(record.exc_text, secrets)
+            text = f"{text}\n{record.exc_text}"
         if record.stack_info:
-            message = f"{message}\n{record.stack_info}"
+            record.stack_info = mask(record.stack_info, secrets)
+            text = f"{text}\n{record.stack_info}"
         record.host_step = self.name
         runtime.emit(
             LogRecorded(
@@ -338,7 +358,7 @@ class Step:
                 level=record.levelno,
                 level_name=record.levelname,
                 logger=record.name,
-                message=mask(message, runtime.secrets),
+                message=text,
                 asset_key=self.asset_key,
                 resource_key=self.resource_key,
                 phase=self.phase,
@@ -418,7 +438,7 @@ def _show_warning(
         if callable(previous):
             previous(message, category, filename, lineno, file, line)
         return
-    text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    text = f"{filename}:{lineno}: {category.__name__}: {message}"
     logging.getLogger("py.warnings").warning("%s", text)
 
 
