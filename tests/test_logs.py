@@ -51,7 +51,7 @@ CHANNELS = ("context", "module", "warn")
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
 
-def _say(context: Any, step: str, plan: list[tuple[str, str, int]], secret: str) -> None:
+def _say(context: Any, step: str, plan: Any, secret: str) -> None:
     """Emit what ``plan`` gives ``step``: each message names the step, its number, the secret."""
     for number, (where, channel, level) in enumerate(plan):
         if where != step:
@@ -69,7 +69,7 @@ class Speaker(ConfigurableResource):
     """Logs in its setup and teardown what the plan gives them; holds the secret."""
 
     token: SecretStr
-    plan: list[tuple[str, str, int]] = []
+    plan: tuple[tuple[str, str, int], ...] = ()
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         _say(context, "resource:setup", self.plan, self.token.get_secret_value())
@@ -125,7 +125,7 @@ def test_each_step_s_records_are_its_events_tagged_and_masked(
     caplog.clear()
     capfd.readouterr()
     plan = [(s, c, logging.WARNING if c == "warn" else lv) for s, c, lv in plan]
-    speaker = Speaker(token=SecretStr(SECRET), plan=plan)
+    speaker = Speaker(token=SecretStr(SECRET), plan=tuple(plan))
     with caplog.at_level(logging.INFO), warnings.catch_warnings():
         warnings.simplefilter("always")  # warnings are the asset's records, not errors here
         result = run_assets(
