@@ -333,13 +333,20 @@ class Step:
         """Emit ``record`` as a :class:`LogRecorded` event of this step, masked.
 
         The record itself is masked in place too (its message formatted, its exception and
-        stack as text), so the handlers that see it after this one never show a secret, and
+        stack as text), so the handlers that see it after this one never show a secret (what
+        was logged stays in the private ``_host_unmasked``, which no handler of the host shows
+        or forwards), and
         it is tagged ``host_step`` (the step's :attr:`name`), which travels with a record a
         worker forwards.
         """
         runtime = self.runtime
         secrets = runtime.secrets
-        message = mask(safe_str(record.msg) if not record.args else _message(record), secrets)
+        raw = safe_str(record.msg) if not record.args else _message(record)
+        message = mask(raw, secrets)
+        if message != raw:
+            # What the code logged, for this process's own checks of code that logs a secret
+            # (``host.testing.check_resource``); a private attribute, never forwarded.
+            record._host_unmasked = raw
         record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             with contextlib.suppress(Exception):

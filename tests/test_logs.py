@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import textwrap
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,13 @@ CHANNELS = ("context", "module", "warn")
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
 
-def _say(context: Any, step: str, plan: Any, secret: str) -> None:
-    """Emit what ``plan`` gives ``step``: each message names the step, its number, the secret."""
+def _say(context: Any, step: str, plan: Any, secret: str, nonce: str) -> None:
+    """Emit what ``plan`` gives ``step``: each message names the step, its number, the secret
+    (and a nonce: a worker shows a warning of the same text and line once only)."""
     for number, (where, channel, level) in enumerate(plan):
         if where != step:
             continue
-        text = f"marker {step} #{number} token={secret}"
+        text = f"marker {step} #{number} token={secret} ({nonce})"
         if channel == "context":
             context.log.log(level, text)
         elif channel == "module":
@@ -70,23 +72,24 @@ class Speaker(ConfigurableResource):
 
     token: SecretStr
     plan: tuple[tuple[str, str, int], ...] = ()
+    nonce: str = ""
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        _say(context, "resource:setup", self.plan, self.token.get_secret_value())
+        _say(context, "resource:setup", self.plan, self.token.get_secret_value(), self.nonce)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
-        _say(context, "resource:teardown", self.plan, self.token.get_secret_value())
+        _say(context, "resource:teardown", self.plan, self.token.get_secret_value(), self.nonce)
 
 
 @asset
 def first(context: AssetExecutionContext, speaker: Speaker) -> int:
-    _say(context, "asset:first", speaker.plan, speaker.token.get_secret_value())
+    _say(context, "asset:first", speaker.plan, speaker.token.get_secret_value(), speaker.nonce)
     return os.getpid()
 
 
 @asset
 def second(context: AssetExecutionContext, speaker: Speaker, first: int) -> int:
-    _say(context, "asset:second", speaker.plan, speaker.token.get_secret_value())
+    _say(context, "asset:second", speaker.plan, speaker.token.get_secret_value(), speaker.nonce)
     return os.getpid()
 
 
@@ -125,7 +128,7 @@ def test_each_step_s_records_are_its_events_tagged_and_masked(
     caplog.clear()
     capfd.readouterr()
     plan = [(s, c, logging.WARNING if c == "warn" else lv) for s, c, lv in plan]
-    speaker = Speaker(token=SecretStr(SECRET), plan=tuple(plan))
+    speaker = Speaker(token=SecretStr(SECRET), plan=tuple(plan), nonce=uuid.uuid4().hex)
     with caplog.at_level(logging.INFO), warnings.catch_warnings():
         warnings.simplefilter("always")  # warnings are the asset's records, not errors here
         result = run_assets(
