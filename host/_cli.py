@@ -136,6 +136,8 @@ class _LogHandler(logging.Handler):
         self.out = out
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "host_step", None) is not None:
+            return  # an asset's or a resource's record: `host run` shows it as that step's
         self.out.write(f"host: {record.levelname.lower()}: {record.getMessage()}", err=True)
 
 

@@ -8,6 +8,7 @@ print against them). Every text in a document is masked, as everything the comma
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from host._events import (
     AssetSucceeded,
     ErrorInfo,
     Event,
+    LogRecorded,
     ResourceEvent,
     RunFinished,
     RunStarted,
@@ -103,6 +105,26 @@ class ResourceReport(BaseModel):
     )
 
 
+class LogReport(BaseModel):
+    """A log record of the run (a ``LogRecorded`` event), at or above the chosen level."""
+
+    model_config = _Model
+
+    timestamp: float = Field(description="When it was emitted (seconds since the epoch).")
+    pid: int = Field(description="The process it was emitted in.")
+    level: str = Field(description="The level's name: DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+    logger: str = Field(
+        description="The logger: host.asset or host.resource for context.log, py.warnings for "
+        "a warning, the code's own logger otherwise."
+    )
+    message: str = Field(description="The message (with its traceback, if any), masked.")
+    asset: str | None = Field(description="The asset that emitted it (none in a resource phase).")
+    resource: str | None = Field(description="The resource whose phase emitted it.")
+    phase: Literal["yield_enter", "setup", "teardown", "yield_exit"] | None = Field(
+        description="That resource phase."
+    )
+
+
 class RunReport(BaseModel):
     """What ``host run --json`` prints: one document, after the run (or its interruption)."""
 
@@ -120,6 +142,11 @@ class RunReport(BaseModel):
     assets: list[AssetReport] = Field(description="Every planned asset, in plan order.")
     resources: list[ResourceReport] = Field(
         description="Every resource lifecycle: one per resource key and process."
+    )
+    logs: list[LogReport] = Field(
+        default_factory=list,
+        description="The log records of the run's assets and resource phases at or above the "
+        "chosen level (--log-level, -v), in order.",
     )
 
 
@@ -176,6 +203,7 @@ def run_report(
     exit_code: int,
     outcome: Outcome,
     mask: Mask,
+    log_level: int = logging.WARNING,
 ) -> RunReport:
     """The run's document, from its events (all of them, or those seen before it was stopped).
 
@@ -187,7 +215,9 @@ def run_report(
         exit_code: the command's exit code.
         outcome: how the run ended.
         mask: masks secret values in a text.
+        log_level: the log records kept are those at or above this level.
     """
+    logs: list[LogReport] = []
     started: dict[str, int] = {}
     ended: dict[str, AssetSucceeded | AssetFailed | AssetSkipped] = {}
     phases: dict[tuple[str, int], dict[Any, PhaseReport]] = {}
@@ -202,6 +232,9 @@ def run_report(
             started[event.asset_key] = event.pid
         elif isinstance(event, AssetSucceeded | AssetFailed | AssetSkipped):
             ended[event.asset_key] = event
+        elif isinstance(event, LogRecorded):
+            if event.level >= log_level:
+                logs.append(_log(event, mask))
         elif isinstance(event, ResourceEvent):
             phases.setdefault((event.resource_key, event.pid), {})[event.phase] = PhaseReport(
                 duration=event.duration, error=_error(event.error, mask)
@@ -253,6 +286,20 @@ def run_report(
         duration=duration,
         assets=assets,
         resources=resources,
+        logs=logs,
+    )
+
+
+def _log(event: LogRecorded, mask: Mask) -> LogReport:
+    return LogReport(
+        timestamp=event.timestamp,
+        pid=event.pid,
+        level=event.level_name,
+        logger=event.logger,
+        message=mask(event.message),
+        asset=event.asset_key,
+        resource=event.resource_key,
+        phase=event.phase,
     )
 
 

@@ -8,9 +8,11 @@ What ``run`` prints as the run goes is :mod:`host._progress`; the summary at the
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from host._cli_base import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM
@@ -64,6 +66,21 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain progress lines even on a terminal (also when NO_COLOR is set)",
     )
+    run.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=_level,
+        default=None,
+        help="show the log records of assets and resources from LEVEL up: DEBUG, INFO, "
+        "WARNING (the default), ERROR, CRITICAL; also what --json lists",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v shows log records from INFO up, -vv from DEBUG up (as --log-level)",
+    )
     add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -74,6 +91,76 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     check.add_argument("file", help="the run config (TOML)")
     check.set_defaults(handler=_cmd_check)
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _level(text: str) -> int:
+    """``--log-level``'s value: a level's name (any case) or number."""
+    name = text.strip().upper()
+    if name in _LEVELS:
+        return int(getattr(logging, name))
+    if name.isdigit():
+        return int(name)
+    raise argparse.ArgumentTypeError(
+        f"unknown log level {text!r}; give one of {', '.join(_LEVELS)}"
+    )
+
+
+def log_level(args: argparse.Namespace) -> int:
+    """The level ``host run`` shows log records from: ``--log-level``, else ``-v`` (INFO) or
+    ``-vv`` (DEBUG), else WARNING."""
+    if args.log_level is not None:
+        return int(args.log_level)
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    return logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+
+
+@contextlib.contextmanager
+def _root_level(level: int) -> Iterator[None]:
+    """The root logger lets records from ``level`` through during the block (so the code's own
+    loggers' records are captured, here and in worker processes, which take its levels)."""
+    root = logging.getLogger()
+    previous = root.level
+    if level < previous:
+        root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
+
+
+class _Unclaimed(logging.Handler):
+    """On the root logger during ``host run``: a record of no step (an assets module's logger
+    at import time, a worker's own), from WARNING up, on stderr as ``LEVEL logger: message``;
+    the steps' records are shown from their events, the host's own by ``host``'s handler."""
+
+    def __init__(self, out: Output) -> None:
+        super().__init__(logging.WARNING)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = record.name
+        if getattr(record, "host_step", None) is not None or name == "host" or (
+            name.startswith("host.")
+        ):
+            return
+        self.out.write(f"{record.levelname} {name}: {record.getMessage()}", err=True)
+
+
+@contextlib.contextmanager
+def _logging(out: Output, level: int) -> Iterator[None]:
+    """Logging during ``host run``: records from ``level`` through (see :func:`_root_level`),
+    and :class:`_Unclaimed` on the root logger."""
+    root = logging.getLogger()
+    handler = _Unclaimed(out)
+    root.addHandler(handler)
+    try:
+        with _root_level(level):
+            yield
+    finally:
+        root.removeHandler(handler)
 
 
 def _load(args: argparse.Namespace) -> RunConfig:
@@ -136,10 +223,13 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
     out.secrets = secret_values(config.resources)
     # Worker processes started by the executor read the plugin switches from the environment.
     os.environ.update(config.switches.environ())
-    progress = Progress(out, len(config.planned), _live(args, out), quiet=args.json)
+    level = log_level(args)
+    progress = Progress(
+        out, len(config.planned), _live(args, out), quiet=args.json, log_level=level
+    )
     history = history_target(args, config.path)
     try:
-        with progress.showing():
+        with progress.showing(), _logging(out, level):
             result, recording = run_recorded(config, history, [progress])
     except (KeyboardInterrupt, SignalExit) as exc:
         name, code = _stopped_by(exc)
@@ -178,6 +268,7 @@ def _report(
             code,
             outcome,
             out.mask,
+            log_level(args),
         )
         out.write(report.model_dump_json(indent=2))
         return

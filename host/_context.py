@@ -50,11 +50,73 @@ class Runtime(Protocol):
         ...
 
 
-def _adapter(**extra: Any) -> logging.LoggerAdapter[logging.Logger]:
-    """A logger adapter on the ``host`` logger (``logging`` is imported when a log is used)."""
+def _adapter(name: str, **extra: Any) -> logging.LoggerAdapter[logging.Logger]:
+    """``context.log``: a logger adapter on logger ``name`` (``logging`` is imported when a log
+    is used) whose records, in a step of a run, are that step's at every level."""
     import logging
 
-    return logging.LoggerAdapter(logging.getLogger("host"), extra)
+    return _step_log()(logging.getLogger(name), extra)
+
+
+@functools.cache
+def _step_log() -> type[logging.LoggerAdapter[logging.Logger]]:
+    """The class of ``context.log`` (made once, when a log is first used)."""
+    import logging
+
+    class StepLog(logging.LoggerAdapter[logging.Logger]):
+        """In a step of a run, every record is captured as the step's ``LogRecorded`` event,
+        whatever the logger's level; it is handled by ``logging`` as well if the logger is
+        enabled for its level. Outside a run, a plain logger adapter."""
+
+        def isEnabledFor(self, level: int) -> bool:
+            from host._events import current_step
+
+            return current_step() is not None or self.logger.isEnabledFor(level)
+
+        def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+            from host._events import current_step
+
+            step = current_step()
+            if step is None:
+                super().log(level, msg, *args, **kwargs)
+                return
+            logger = self.logger
+            if not isinstance(logger, logging.Logger):
+                super().log(level, msg, *args, **kwargs)
+                return
+            msg, processed = self.process(msg, kwargs)
+            options = dict(processed)
+            options["stacklevel"] = int(options.get("stacklevel", 1)) + 1  # the caller's line
+            record = _make_record(logger, level, msg, args, options)
+            step.record(record)
+            if logger.isEnabledFor(level):
+                record.host_captured = True  # the capture handler has it already
+                logger.handle(record)
+
+    return StepLog
+
+
+def _make_record(
+    logger: logging.Logger, level: int, msg: object, args: tuple[object, ...], kwargs: Any
+) -> logging.LogRecord:
+    """The record ``logger.log(level, msg, *args, **kwargs)`` would make."""
+    import sys
+
+    exc_info = kwargs.get("exc_info")
+    if exc_info:
+        if isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        elif not isinstance(exc_info, tuple):
+            exc_info = sys.exc_info()
+    stacklevel = int(kwargs.get("stacklevel", 1))
+    try:
+        fn, lno, func, sinfo = logger.findCaller(bool(kwargs.get("stack_info")), stacklevel + 1)
+    except ValueError:
+        fn, lno, func, sinfo = "(unknown file)", 0, "(unknown function)", None
+    return logger.makeRecord(
+        logger.name, level, fn, lno, msg, args, exc_info or None, func,
+        kwargs.get("extra"), sinfo,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +153,10 @@ class InitResourceContext:
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger adapter tagged with ``run_id`` and ``resource_key``."""
-        return _adapter(run_id=self.run_id, resource_key=self.resource_key)
+        """A logger adapter on logger ``host.resource``, tagged with ``run_id`` and
+        ``resource_key``; in a resource phase of a run, each record is also the resource's
+        ``LogRecorded`` event, at every level (``specs/logs.md``)."""
+        return _adapter("host.resource", run_id=self.run_id, resource_key=self.resource_key)
 
 
 class Resources:
@@ -199,5 +263,7 @@ class AssetExecutionContext:
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger adapter tagged with ``run_id`` and ``asset_key``."""
-        return _adapter(run_id=self.run_id, asset_key=self.asset_key)
+        """A logger adapter on logger ``host.asset``, tagged with ``run_id`` and ``asset_key``;
+        while the asset runs, each record is also the asset's ``LogRecorded`` event, at every
+        level (``specs/logs.md``)."""
+        return _adapter("host.asset", run_id=self.run_id, asset_key=self.asset_key)

@@ -7,13 +7,17 @@ cheap to build, picklable (they travel from worker processes to the parent), and
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import logging
 
 from host._errors import is_interrupt
 
@@ -24,12 +28,15 @@ __all__ = [
     "AssetSucceeded",
     "ErrorInfo",
     "Event",
+    "LogRecorded",
     "ResourceEvent",
     "ResourcePhase",
     "RunFinished",
     "RunResult",
     "RunStarted",
+    "StepLog",
     "current_pid",
+    "current_step",
     "describe_exception",
     "format_exception",
     "safe_repr",
@@ -231,10 +238,62 @@ class ResourceEvent(_Base):
     error: ErrorInfo | None = None
 
 
+@dataclass(frozen=True)
+class LogRecorded(_Base):
+    """A log record emitted by a step of the run: an asset computing, or a resource phase.
+
+    ``context.log`` of an asset or a resource (at every level), a Python ``logging`` record
+    its code emitted (when its logger's level lets it through in that process), and a warning
+    its code issued (``warnings.warn``, logger ``py.warnings``) become one event each, in the
+    process where they happened (``pid``), their text masked with the run's secrets.
+
+    Attributes:
+        level: the ``logging`` level number (``logging.WARNING`` is 30).
+        level_name: the level's name (``"WARNING"``).
+        logger: the logger's name (``"host.asset"``, ``"host.resource"`` for ``context.log``).
+        message: the formatted message, with the formatted exception and stack if any.
+        asset_key: the asset whose code emitted it (``None`` for a resource phase).
+        resource_key: the resource whose phase emitted it (``None`` for an asset).
+        phase: the resource phase (``None`` for an asset).
+    """
+
+    level: int
+    level_name: str
+    logger: str
+    message: str
+    asset_key: str | None = None
+    resource_key: str | None = None
+    phase: ResourcePhase | None = None
+
+    @property
+    def step(self) -> str:
+        """``"asset NAME"`` or ``"resource KEY"``: the step that emitted it."""
+        if self.asset_key is not None:
+            return f"asset {self.asset_key}"
+        return f"resource {self.resource_key}"
+
+
+class StepLog(Protocol):
+    """The step of a run running in a thread or task, as log capture sees it."""
+
+    def record(self, record: logging.LogRecord) -> None:
+        """Emit ``record`` as this step's :class:`LogRecorded` event."""
+        ...
+
+
+#: The step running in this thread or asyncio task, if any (set by ``host._runtime``).
+STEP: contextvars.ContextVar[StepLog | None] = contextvars.ContextVar("host_step", default=None)
+
+
+def current_step() -> StepLog | None:
+    """The step of a run running in this thread (or asyncio task), if any."""
+    return STEP.get()
+
+
 #: Any event of a run.
 Event = (
     RunStarted | RunFinished | AssetStarted | AssetSucceeded | AssetFailed | AssetSkipped
-    | ResourceEvent
+    | ResourceEvent | LogRecorded
 )
 
 

@@ -36,6 +36,7 @@ from host._events import (
     AssetSucceeded,
     ErrorInfo,
     Event,
+    LogRecorded,
     ResourceEvent,
     RunFinished,
     RunResult,
@@ -57,6 +58,7 @@ __all__ = [
     "asset_rows",
     "capture",
     "flush",
+    "log_rows",
     "process_start",
     "record_of",
     "resource_rows",
@@ -204,6 +206,29 @@ def resource_rows(
                 "started": event.timestamp - event.duration,
                 "duration": event.duration,
                 **_error_columns(event.error, secrets),
+            }
+        )
+    return rows
+
+
+def log_rows(events: Iterable[Event], secrets: Collection[str] = ()) -> list[dict[str, Any]]:
+    """One row per log record of the run (:class:`LogRecorded`), in order, its text masked."""
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        if type(event) is not LogRecorded:
+            continue
+        assert isinstance(event, LogRecorded)
+        rows.append(
+            {
+                "seq": len(rows),
+                "timestamp": event.timestamp,
+                "pid": event.pid,
+                "logger": event.logger,
+                "level": event.level_name,
+                "message": mask(event.message, secrets),
+                "asset_key": event.asset_key,
+                "resource_key": event.resource_key,
+                "phase": event.phase,
             }
         )
     return rows
@@ -415,6 +440,14 @@ class Recording:
                         for row in record.resources
                     ],
                 )
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO logs (run_id, {', '.join(_LOG_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' * len(_LOG_COLUMNS))})",
+                    [
+                        (self.run_id, *[row[c] for c in _LOG_COLUMNS])
+                        for row in log_rows(events, self.secrets)
+                    ],
+                )
                 conn.execute(
                     "UPDATE runs SET finished = ?, duration = ?, outcome = ?, reason = ? "
                     "WHERE run_id = ?",
@@ -466,6 +499,17 @@ _ASSET_COLUMNS = (
     "error_type",
     "error_message",
     "error_traceback",
+)
+_LOG_COLUMNS = (
+    "seq",
+    "timestamp",
+    "pid",
+    "logger",
+    "level",
+    "message",
+    "asset_key",
+    "resource_key",
+    "phase",
 )
 _RESOURCE_COLUMNS = (
     "seq",

@@ -105,6 +105,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # 3: the step each log record came from (an asset, or a resource's phase).
+    """
+    ALTER TABLE logs ADD COLUMN asset_key TEXT;
+    ALTER TABLE logs ADD COLUMN resource_key TEXT;
+    ALTER TABLE logs ADD COLUMN phase TEXT;
+    """,
 )
 #: The schema version this host writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,6 +12,7 @@ of its error, and the summary (``host._summary``) gives each distinct error once
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,7 @@ from host._events import (
     AssetStarted,
     AssetSucceeded,
     Event,
+    LogRecorded,
     ResourceEvent,
     RunFinished,
     RunStarted,
@@ -38,7 +40,17 @@ from host._hookspecs import hookimpl
 from host._output import Mask, Output, seconds, unmasked
 from host._summary import ASSET_HEADERS, RESOURCE_HEADERS, ErrorCatalog, RunView
 
-__all__ = ["Progress", "event_line", "rich_summary", "terminal_console"]
+__all__ = ["Progress", "event_line", "log_line", "rich_summary", "terminal_console"]
+
+
+def log_line(event: LogRecorded, mask: Mask = unmasked) -> str:
+    """A log record as ``host run`` shows it: the step, its process, the level, the logger and
+    the message (continuation lines indented), masked: ``asset users (pid 12): WARNING
+    host.asset: 3 rows dropped``."""
+    where = event.step if event.phase is None else f"{event.step} ({event.phase}"
+    where = f"{where}, pid {event.pid})" if event.phase else f"{where} (pid {event.pid})"
+    message = event.message.rstrip().replace("\n", "\n    ")
+    return mask(f"{where}: {event.level_name} {event.logger}: {message}")
 
 
 def _asset_line(event: Event, mask: Mask, catalog: ErrorCatalog | None) -> str | None:
@@ -187,7 +199,14 @@ class Progress:
     while a line is made is kept in :attr:`failure` (the first one) and the event is not shown.
     """
 
-    def __init__(self, out: Output, total: int, live: bool, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        out: Output,
+        total: int,
+        live: bool,
+        quiet: bool = False,
+        log_level: int = logging.WARNING,
+    ) -> None:
         """Show a run's progress on ``out``.
 
         Args:
@@ -195,7 +214,10 @@ class Progress:
             total: how many assets the run will compute.
             live: keep a live display (a terminal) instead of printing plain lines.
             quiet: show nothing (``--json``); the events are still kept.
+            log_level: the log records shown (:func:`log_line`, on stderr in plain mode, above
+                the live display on a terminal) are those at or above this level.
         """
+        self.log_level = log_level
         self.out = out
         self.total = total
         self.live = live and not quiet
@@ -240,8 +262,17 @@ class Progress:
                     self.up.setdefault(event.pid, {})[event.resource_key] = None
                 elif event.phase == "yield_exit":
                     self.up.get(event.pid, {}).pop(event.resource_key, None)
-            line = event_line(event, self.out.mask, self.errors)
+            if isinstance(event, LogRecorded):
+                line = log_line(event, self.out.mask) if event.level >= self.log_level else None
+            else:
+                line = event_line(event, self.out.mask, self.errors)
         if self.quiet or line is None:
+            return
+        if isinstance(event, LogRecorded):
+            if self._live is None or self.console is None:
+                self.out.write(line, err=True)
+            else:
+                self.console.print(Text(line, style="yellow" if event.level >= 30 else "dim"))
             return
         if self._live is None or self.console is None:
             self.out.write(line)

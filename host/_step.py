@@ -11,6 +11,7 @@ from host._builtin_hooks import call_asset
 from host._context import AssetExecutionContext
 from host._errors import HostError, is_interrupt
 from host._events import (
+    STEP,
     AssetFailed,
     AssetStarted,
     AssetSucceeded,
@@ -78,6 +79,7 @@ def execute_step(
         )
     start = time.perf_counter()
     emit(AssetStarted(run_id, asset_key=key))
+    token = STEP.set(runtime.step(key))  # what the asset logs or warns is its own
     try:
         for ref in step.resources:  # every one is up before the asset runs
             resources[ref] = stack.get(ref)
@@ -114,6 +116,8 @@ def execute_step(
                     raise
                 _log.exception("a host_asset_failure hook failed for asset %r", key)
         return StepOutcome(key, False, None, error, exc)
+    finally:
+        STEP.reset(token)
     emit(AssetSucceeded(run_id, asset_key=key, duration=time.perf_counter() - start))
     return StepOutcome(key, True, output)
 

@@ -8,6 +8,7 @@ ship them by value.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,3 +47,11 @@ def make_asset(
         ]
     )
     return asset(compute)
+
+
+@asset
+def forever() -> None:
+    """Hangs in Python code (a deadline stops it). Here, not in a test module, so that a worker
+    importing its module (multiprocess ships it by reference) starts as fast as it can."""
+    while True:
+        time.sleep(0.01)

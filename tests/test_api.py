@@ -25,6 +25,7 @@ PUBLIC = {
     "FrozenResourceError",
     "HostError",
     "InitResourceContext",
+    "LogRecorded",
     "PLUGIN_API_VERSION",
     "PluginError",
     "PluginInfo",

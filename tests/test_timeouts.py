@@ -31,7 +31,7 @@ from host import (
 )
 from host._discovery import RESOURCES_GROUP
 from tests.dists import HOST, make_dist, run
-from tests.graphs import make_asset
+from tests.graphs import forever, make_asset
 from tests.recording import Hanging, Recorded, counts, read
 from tests.test_contract import check_lifecycle
 
@@ -42,13 +42,6 @@ class SlowToStart(Hanging):
     """Hangs in setup; its class allows 0.3 s for that."""
 
     host_setup_timeout: ClassVar[float | None] = 0.3
-
-
-@asset
-def forever() -> None:
-    """Hangs in Python code (a deadline stops it)."""
-    while True:
-        time.sleep(0.01)
 
 
 @asset

@@ -108,14 +108,18 @@ class CallerRun:
         """Whether assets may still start (no worker died, the timeout did not pass)."""
         return self.ended_by is None and not self.timed_out
 
-    def payload(self) -> bytes:
+    def payload(self, *, assets_by_reference: bool = False) -> bytes:
         """The run's :class:`RunPayload`, pickled for the workers, its plugins checked first.
+
+        Args:
+            assets_by_reference: ship asset functions of importable modules by reference
+                (for workers that share the caller's modules; see :func:`dumps`).
 
         Raises:
             PluginError: naming a ``run_assets(plugins=...)`` plugin that cannot be pickled.
         """
         shippable_plugins(self.run.plugins)
-        return dumps(RunPayload.of(self.run))
+        return dumps(RunPayload.of(self.run), assets_by_reference=assets_by_reference)
 
     @functools.cached_property
     def teardown_timeouts(self) -> dict[str, float | None]:

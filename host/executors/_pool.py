@@ -54,7 +54,7 @@ class Pool(CallerRun):
     # -- the run -----------------------------------------------------------------------------
 
     def execute(self) -> None:
-        payload = self.payload()
+        payload = self.payload(assets_by_reference=True)
         count = min(self.config.max_workers, len(self.run.plan.steps))
         if count == 0:
             return

@@ -2,7 +2,11 @@
 
 Asset functions travel by value (cloudpickle, as Dask does), so closures made by factories and
 functions defined in a ``__main__`` script reach worker processes; modules and classes that can
-be imported travel by reference. Resources travel as configuration only (see
+be imported travel by reference. An executor whose workers share the caller's modules
+(``multiprocess``) ships an asset function by reference too when its module can be imported
+(:func:`dumps` with ``assets_by_reference``): the worker imports the module (its module-level
+set-up runs there, tracebacks show its real file and lines); the function's value travels with
+it, used only if the import fails in the worker. Resources travel as configuration only (see
 ``ConfigurableResource.__getstate__``). Whatever cannot be pickled is found before any worker
 starts (:func:`check_shippable`), and named.
 
@@ -13,8 +17,12 @@ carrying the text of the traceback from the worker.
 
 from __future__ import annotations
 
+import importlib
+import io
 import itertools
 import pickle
+import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +36,7 @@ from host._resource_graph import ResourceGraph, ResourceNode
 
 __all__ = [
     "ShippedError",
+    "asset_by_reference",
     "check_shippable",
     "dumps",
     "loads",
@@ -39,9 +48,64 @@ __all__ = [
 _MAX_CHAIN = 16
 
 
-def dumps(obj: Any) -> bytes:
-    """Pickle ``obj`` with cloudpickle (functions without an importable name by value)."""
-    return bytes(cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+def dumps(obj: Any, *, assets_by_reference: bool = False) -> bytes:
+    """Pickle ``obj`` with cloudpickle (functions without an importable name by value).
+
+    Args:
+        obj: what to pickle.
+        assets_by_reference: ship each asset function (the ``fn`` of an asset definition
+            bound to a module-level name) whose module can be imported by reference: module
+            and name, with its value as the fallback (:func:`asset_by_reference`). Functions
+            of ``__main__``, closures and functions whose module cannot be imported go by value.
+    """
+    if not assets_by_reference:
+        return bytes(cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    buffer = io.BytesIO()
+    _ReferencePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def asset_by_reference(fn: object) -> tuple[str, str] | None:
+    """``(module, name)`` under which ``fn``'s asset definition can be imported, or ``None``.
+
+    ``fn`` is shipped by reference when it is a function of a module other than
+    ``__main__``, not defined inside a function, and the module's attribute of its name is an
+    asset definition whose ``fn`` is ``fn`` (what ``@asset`` at module level makes).
+    """
+    if not isinstance(fn, types.FunctionType):
+        return None
+    module_name = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", "")
+    if not module_name or module_name == "__main__" or "<locals>" in qualname or "." in qualname:
+        return None
+    module = sys.modules.get(module_name)
+    if module is None or getattr(module, "__spec__", None) is None:
+        return None  # not imported by name (exec'd from a file, made on the fly)
+    definition = getattr(module, qualname, None)
+    if definition is None or getattr(definition, "fn", None) is not fn:
+        return None
+    return module_name, qualname
+
+
+def _asset_fn(module: str, name: str, value: bytes) -> Any:
+    """In a worker: the asset function ``module.name`` (its definition's ``fn``), imported;
+    its pickled value if the module cannot be imported here."""
+    try:
+        return getattr(importlib.import_module(module), name).fn
+    except Exception:
+        return loads(value)
+
+
+class _ReferencePickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, with asset functions of importable modules by reference."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, types.FunctionType):
+            where = asset_by_reference(obj)
+            if where is not None:
+                value = bytes(cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+                return _asset_fn, (*where, value)
+        return super().reducer_override(obj)
 
 
 def loads(blob: bytes) -> Any:

@@ -37,6 +37,8 @@ class ThreadOwners:
             owner = f"resource {event.resource_key!r}"
         elif (key := getattr(event, "asset_key", None)) is not None:
             owner = f"asset {key!r}"
+        elif (key := getattr(event, "resource_key", None)) is not None:
+            owner = f"resource {key!r}"  # a record logged in one of its phases
         for thread in current:
             self._owners.setdefault(thread, owner)
 
