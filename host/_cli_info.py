@@ -41,25 +41,22 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(handler=_cmd_plugins)
 
-    resources = commands.add_parser(
-        "resources", parents=[common], help="list resource types, or show one's config schema"
-    )
-    resources.add_argument("type", nargs="?", help="a resource type: show its configuration")
-    resources.add_argument(
-        "--distribution", help="the distribution to take TYPE from, when several register it"
-    )
-    resources.add_argument("--json", action="store_true", help="print JSON")
-    resources.set_defaults(handler=_cmd_resources)
-
-    executors = commands.add_parser(
-        "executors", parents=[common], help="list executors, or show one's settings schema"
-    )
-    executors.add_argument("name", nargs="?", help="an executor: show its settings")
-    executors.add_argument(
-        "--distribution", help="the distribution to take NAME from, when several register it"
-    )
-    executors.add_argument("--json", action="store_true", help="print JSON")
-    executors.set_defaults(handler=_cmd_executors)
+    # `host resources [TYPE]` and `host executors [NAME]`: a listing, or one entry's schema.
+    for command, noun, title, one, handler in (
+        ("resources", "type", "resource types", "a resource type: show its configuration",
+         _cmd_resources),
+        ("executors", "name", "executors", "an executor: show its settings", _cmd_executors),
+    ):
+        parser = commands.add_parser(
+            command, parents=[common], help=f"list {title}, or show one's schema"
+        )
+        parser.add_argument(noun, nargs="?", help=one)
+        parser.add_argument(
+            "--distribution",
+            help=f"the distribution to take {noun.upper()} from, when several register it",
+        )
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.set_defaults(handler=handler)
 
 
 def _plugin_rows(infos: Sequence[PluginInfo]) -> list[list[str]]:

@@ -117,26 +117,7 @@ def _resource_bars(
         bars: list[dict[str, Any]] = []
         setup_failed = any(phases[p]["error_type"] for p in ("setup", "yield_enter") if p in phases)
         if up_phase is not None:
-            inner = phases.get("setup")
-            bars.append(
-                {
-                    "kind": "setup",
-                    "start": up_phase["started"],
-                    "end": up_phase["started"] + up_phase["duration"],
-                    "outcome": "failed" if setup_failed else "ok",
-                    "tip": _tip(
-                        head,
-                        f"setup: {seconds(up_phase['duration'])}"
-                        + (
-                            f" (setup_for_execution {seconds(inner['duration'])})"
-                            if inner and inner is not up_phase
-                            else ""
-                        ),
-                        _error_line(phases.get("setup") or up_phase, mask)
-                        or _error_line(up_phase, mask),
-                    ),
-                }
-            )
+            bars.append(_phase_bar("setup", up_phase, phases, head, setup_failed, mask))
         if up_phase is not None and not setup_failed:
             up_start = up_phase["started"] + up_phase["duration"]
             up_end = down_phase["started"] if down_phase is not None else end
@@ -156,26 +137,7 @@ def _resource_bars(
             )
         if down_phase is not None:
             failed = any(phases[p]["error_type"] for p in ("teardown", "yield_exit") if p in phases)
-            inner = phases.get("teardown")
-            bars.append(
-                {
-                    "kind": "teardown",
-                    "start": down_phase["started"],
-                    "end": down_phase["started"] + down_phase["duration"],
-                    "outcome": "failed" if failed else "ok",
-                    "tip": _tip(
-                        head,
-                        f"teardown: {seconds(down_phase['duration'])}"
-                        + (
-                            f" (teardown_after_execution {seconds(inner['duration'])})"
-                            if inner and inner is not down_phase
-                            else ""
-                        ),
-                        _error_line(phases.get("teardown") or down_phase, mask)
-                        or _error_line(down_phase, mask),
-                    ),
-                }
-            )
+            bars.append(_phase_bar("teardown", down_phase, phases, head, failed, mask))
         rows.append((key, bars))
     return rows
 
@@ -352,3 +314,30 @@ def write_picture(record: RunRecord, path: str | Path, mask: Mask = unmasked) ->
     except OSError as exc:
         raise HistoryError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
     return target
+
+
+def _phase_bar(
+    kind: str,
+    outer: dict[str, Any],
+    phases: dict[str, dict[str, Any]],
+    head: str,
+    failed: bool,
+    mask: Mask,
+) -> dict[str, Any]:
+    """The bar of a resource's bring-up (``kind`` ``"setup"``: the ``yield_enter`` phase
+    ``outer``, around ``setup_for_execution``) or its teardown (``"teardown"``: ``yield_exit``
+    around ``teardown_after_execution``), with its tip."""
+    inner = phases.get(kind)
+    method = "setup_for_execution" if kind == "setup" else "teardown_after_execution"
+    around = f" ({method} {seconds(inner['duration'])})" if inner and inner is not outer else ""
+    return {
+        "kind": kind,
+        "start": outer["started"],
+        "end": outer["started"] + outer["duration"],
+        "outcome": "failed" if failed else "ok",
+        "tip": _tip(
+            head,
+            f"{kind}: {seconds(outer['duration'])}{around}",
+            _error_line(inner or outer, mask) or _error_line(outer, mask),
+        ),
+    }
