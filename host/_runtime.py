@@ -346,8 +346,8 @@ class ProcessRuntime:
         self._capturing = False
 
     def step(self, asset_key: str) -> Step:
-        """The step of computing asset ``asset_key`` (see :func:`host._log_capture.in_step`); the capture of log
-        records and warnings in this process starts with the first step."""
+        """The step of computing asset ``asset_key`` (see :func:`host._log_capture.in_step`);
+        the capture of log records and warnings in this process starts with the first step."""
         if not self._capturing:
             self._capture()
         return Step(self, asset_key=asset_key)
