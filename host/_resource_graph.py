@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from host._errors import DefinitionError
+from host._errors import ConfigError, DefinitionError
 from host._function_resource import ResourceDefinition, describe_function_resource
 from host._resource import ConfigurableResource
 
@@ -133,11 +133,33 @@ class ResourceGraph:
 
         Raises:
             ConfigError: naming the resource key, field and problem.
+            DefinitionError: a nested function resource with no key of its own is not
+                configured (launch config cannot reach it): bind it as a top-level resource.
         """
         for key in self.closure(keys):
             resource = self.nodes[key].resource
-            if isinstance(resource, ResourceDefinition):
+            if not isinstance(resource, ResourceDefinition):
+                continue
+            if "." not in key:
                 resource.check_config(key)
+                continue
+            try:
+                resource.check_config(key)
+            except ConfigError as exc:
+                # Nested, with no key of its own: launch config cannot reach it (as in Dagster).
+                parent = key.rpartition(".")[0]
+                problems = "; ".join(
+                    line.strip()
+                    for line in str(exc).splitlines()[1:]
+                    if line.startswith("  ") and not line.strip().startswith("Give its config")
+                )
+                raise DefinitionError(
+                    f"resource {key!r} (a function resource nested in {parent!r}, bound to no "
+                    f"key of its own) is not configured ({problems or 'invalid config'}). Give "
+                    f"it its config with .configured({{...}}), or bind it as a top-level "
+                    f"resource (resources={{'KEY': ...}}, the same object in {parent!r}) and "
+                    f"give its config at launch as resources.KEY.config; nothing was brought up."
+                ) from None
 
     def types(self) -> dict[str, type]:
         """Top-level key -> class of the configured object."""

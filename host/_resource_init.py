@@ -210,20 +210,43 @@ class ResourceContextMethods:
 
     def process_config_and_initialize(self) -> Any:
         """A fresh copy with its ``EnvVar`` values read and set up (never torn down), by its
-        own methods, outside a run; gives what assets would receive. Dagster's name; for the
+        own methods, outside a run, its nested resources first (each once); gives what assets
+        would receive. Dagster's name; for the
         host's lifecycle outside a run (hooks, dependencies, teardown) use
         ``host.testing.open_resource``.
 
         Raises:
             ConfigError: an ``EnvVar`` is not set or its value does not validate.
         """
-        fresh = cast(Any, self).instantiate("resource", {})
-        with initialized(fresh, own_context(fresh, "resource"), teardown=False) as value:
+        with _initialized_tree(self, "resource", teardown=False) as value:
             return value
 
     @contextlib.contextmanager
     def process_config_and_initialize_cm(self) -> Iterator[Any]:
-        """:meth:`process_config_and_initialize` as a context manager that tears it down."""
-        fresh = cast(Any, self).instantiate("resource", {})
-        with initialized(fresh, own_context(fresh, "resource"), teardown=True) as value:
+        """:meth:`process_config_and_initialize` as a context manager that tears it down (its
+        nested resources after it, in reverse order)."""
+        with _initialized_tree(self, "resource", teardown=True) as value:
+            yield value
+
+
+@contextlib.contextmanager
+def _initialized_tree(
+    resource: Any, key: str, *, teardown: bool, up: dict[int, Any] | None = None
+) -> Iterator[Any]:
+    """A fresh copy of ``resource`` (``EnvVar`` values read) up by its own methods, its nested
+    resources first (each object once, ``parent.field`` its key, the copy holding what they
+    give), torn down in reverse order if ``teardown``; gives what assets would receive."""
+    up = {} if up is None else up
+    with contextlib.ExitStack() as stack:
+        given: dict[str, Any] = {}
+        for name, dependency in resource.dependencies().items():
+            if not callable(getattr(dependency, "instantiate", None)):
+                continue  # a plain value or a function resource: held as it is
+            if id(dependency) not in up:
+                up[id(dependency)] = stack.enter_context(
+                    _initialized_tree(dependency, f"{key}.{name}", teardown=teardown, up=up)
+                )
+            given[name] = up[id(dependency)]
+        fresh = resource.instantiate(key, given)
+        with initialized(fresh, own_context(fresh, key), teardown=teardown) as value:
             yield value

@@ -361,11 +361,6 @@ def test_process_config_and_initialize_cm_reads_env_vars_and_tears_down(
     assert log == ["setup", "teardown"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: process_config_and_initialize_cm does not set up a nested resource before its "
-    "parent's setup_for_execution (the parent reads unset private state of the child)",
-)
 def test_process_config_and_initialize_cm_brings_nested_resources_up_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

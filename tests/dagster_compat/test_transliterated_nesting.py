@@ -204,12 +204,6 @@ def _needs_prefix(written: list[str]) -> Any:
     return base
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a nested function resource missing required config and bound to no key is a "
-    "ConfigError for 'writer.writer' that says to give resources.KEY.config (there is no KEY); "
-    "Dagster raises a DefinitionError saying to bind it as a top-level resource",
-)
 def test_a_nested_function_resource_needing_launch_config_but_bound_to_no_key() -> None:
     written: list[str] = []
     with pytest.raises(DefinitionError, match=r"top.level"):
