@@ -110,7 +110,7 @@ def _entry_points_of(dist: Any) -> Any:
         def read_text(self, filename: Any) -> str | None:
             return "\n".join(filter(usable, text.splitlines()))
 
-        def locate_file(self, path: Any) -> Any:
+        def locate_file(self, path: Any) -> Any:  # abstract in the library; never called here
             raise NotImplementedError
 
     try:
