@@ -126,16 +126,24 @@ def _schema_type(prop: dict[str, Any]) -> str:
     return kind
 
 
+def _list_group(
+    group: str, title: str, none: str, args: argparse.Namespace, out: Output
+) -> int:
+    """``host resources`` / ``host executors`` without a name: the group's entry points, as a
+    table (``title`` heads the name column) or, with ``--json``, as JSON."""
+    infos = discover_plugins(group)
+    if args.json:
+        out.write(json.dumps([info.as_dict() for info in infos], indent=2))
+        return 0
+    rows = [row[1:] for row in _plugin_rows(infos)]
+    headers = [title, "DISTRIBUTION", "VERSION", "VALUE", "STATUS"]
+    out.write(table(headers, rows, indent="") if rows else none)
+    return 0
+
+
 def _cmd_resources(args: argparse.Namespace, out: Output) -> int:
     if args.type is None:
-        infos = discover_plugins(RESOURCES_GROUP)
-        if args.json:
-            out.write(json.dumps([info.as_dict() for info in infos], indent=2))
-            return 0
-        headers = ["TYPE", "DISTRIBUTION", "VERSION", "VALUE", "STATUS"]
-        rows = [row[1:] for row in _plugin_rows(infos)]
-        out.write(table(headers, rows, indent="") if rows else "no resource types installed")
-        return 0
+        return _list_group(RESOURCES_GROUP, "TYPE", "no resource types installed", args, out)
     info = lookup(RESOURCES_GROUP, args.type, distribution=args.distribution)
     if info is None:
         raise PluginError(
@@ -202,14 +210,7 @@ def _show_schema(
 
 def _cmd_executors(args: argparse.Namespace, out: Output) -> int:
     if args.name is None:
-        infos = discover_plugins(EXECUTORS_GROUP)
-        if args.json:
-            out.write(json.dumps([info.as_dict() for info in infos], indent=2))
-            return 0
-        headers = ["EXECUTOR", "DISTRIBUTION", "VERSION", "VALUE", "STATUS"]
-        rows = [row[1:] for row in _plugin_rows(infos)]
-        out.write(table(headers, rows, indent="") if rows else "no executors installed")
-        return 0
+        return _list_group(EXECUTORS_GROUP, "EXECUTOR", "no executors installed", args, out)
     info = lookup(EXECUTORS_GROUP, args.name, distribution=args.distribution)
     if info is None:
         known = names_in(EXECUTORS_GROUP)
