@@ -29,6 +29,8 @@ from host._errors import (
     ResourceTeardownError,
     RunFailure,
     RunTimeoutError,
+    SessionError,
+    SessionTeardownError,
     WorkerDiedError,
     WorkerError,
 )
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
         Event,
         LogRecorded,
         ResourceEvent,
+        ResourceRecycled,
+        ResourceReused,
         RunFinished,
         RunResult,
         RunStarted,
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
     from host._plugin_api import PLUGIN_API_VERSION
     from host._resource_scope import build_init_resource_context
     from host._run import run_assets
+    from host._session import Session
     from host.executors import Executor, ExecutorConfig, RunState
 
 #: Public names imported on first use: name -> the module that defines it.
@@ -77,6 +82,8 @@ _LAZY = {
             "Event",
             "LogRecorded",
             "ResourceEvent",
+            "ResourceRecycled",
+            "ResourceReused",
             "RunFinished",
             "RunResult",
             "RunStarted",
@@ -89,6 +96,7 @@ _LAZY = {
     "build_asset_context": "host._invocation",
     "build_init_resource_context": "host._resource_scope",
     "run_assets": "host._run",
+    "Session": "host._session",
 }
 
 
@@ -125,6 +133,8 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "ResourceError",
     "ResourceEvent",
     "ResourceParam",
+    "ResourceRecycled",
+    "ResourceReused",
     "ResourceSetupError",
     "ResourceTeardownError",
     "RunConfig",
@@ -134,6 +144,9 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "RunStarted",
     "RunState",
     "RunTimeoutError",
+    "Session",
+    "SessionError",
+    "SessionTeardownError",
     "WorkerDiedError",
     "WorkerError",
     "__version__",

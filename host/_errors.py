@@ -30,7 +30,7 @@ location and message, never the input) and :func:`describe_validation` (those on
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -52,6 +52,8 @@ __all__ = [
     "RunFailure",
     "RunTimeoutError",
     "ScaffoldError",
+    "SessionError",
+    "SessionTeardownError",
     "ShippingError",
     "ValidationProblem",
     "WorkerDiedError",
@@ -193,6 +195,25 @@ class RunTimeoutError(HostError):
 
     Recorded as the failure of each asset the timeout stopped (``RunResult.failures``).
     """
+
+
+class SessionError(HostError):
+    """A :class:`host.Session` was used wrongly: a run after it closed, or its executor does
+    not take part in sessions the way asked."""
+
+
+class SessionTeardownError(SessionError):
+    """Session-scoped resources failed to go down when the session closed (the others were
+    still torn down), or were lost with a worker that died.
+
+    Attributes:
+        errors: the :class:`~host.ErrorInfo` of each, in the order they happened (masked).
+    """
+
+    def __init__(self, message: str, errors: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        #: Each failure, as an ``ErrorInfo``.
+        self.errors = tuple(errors)
 
 
 class RunFailure(HostError):

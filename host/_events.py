@@ -31,6 +31,8 @@ __all__ = [
     "LogRecorded",
     "ResourceEvent",
     "ResourcePhase",
+    "ResourceRecycled",
+    "ResourceReused",
     "RunFinished",
     "RunResult",
     "RunStarted",
@@ -230,12 +232,53 @@ class AssetSkipped(_Base):
 
 @dataclass(frozen=True)
 class ResourceEvent(_Base):
-    """A resource phase ended, successfully (``error is None``) or not."""
+    """A resource phase ended, successfully (``error is None``) or not.
+
+    ``scope`` is ``"session"`` for a session-scoped resource in a :class:`host.Session` (it
+    outlives the run that brought it up; its ``yield_exit`` comes when the session closes,
+    with the session's id as ``run_id``), else ``"run"``.
+    """
 
     resource_key: str
     phase: ResourcePhase
     duration: float
     error: ErrorInfo | None = None
+    scope: Literal["run", "session"] = "run"
+
+
+@dataclass(frozen=True)
+class ResourceReused(_Base):
+    """A run took a session-scoped resource that was already up in this process.
+
+    Attributes:
+        resource_key: the resource.
+        session_id: the :class:`host.Session` it belongs to.
+        since_run: the run that brought it up in this process.
+        uses: how many runs have used it in this process, this one included.
+        age: seconds since it came up.
+    """
+
+    resource_key: str
+    session_id: str
+    since_run: str
+    uses: int
+    age: float
+
+
+@dataclass(frozen=True)
+class ResourceRecycled(_Base):
+    """A session-scoped resource was torn down between runs, to come up again fresh.
+
+    Attributes:
+        resource_key: the resource.
+        session_id: the :class:`host.Session` it belongs to.
+        reason: why: its ``host_check`` returned false or raised, or it outlived its
+            ``host_max_lifetime``; masked.
+    """
+
+    resource_key: str
+    session_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -293,7 +336,7 @@ def current_step() -> StepLog | None:
 #: Any event of a run.
 Event = (
     RunStarted | RunFinished | AssetStarted | AssetSucceeded | AssetFailed | AssetSkipped
-    | ResourceEvent | LogRecorded
+    | ResourceEvent | ResourceReused | ResourceRecycled | LogRecorded
 )
 
 

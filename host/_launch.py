@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -69,6 +69,8 @@ class LaunchConfig:
     #: resource key -> a resource given whole in place of ``{"config": ...}`` (what Dagster's
     #: ``RunConfig(resources={KEY: Resource(...)})`` holds): it replaces the run's binding.
     replaced: Mapping[str, Any] = field(default_factory=dict)
+    #: resource key -> its ``scope`` given at launch (``"run"`` or ``"session"``).
+    scopes: Mapping[str, Literal["run", "session"]] = field(default_factory=dict)
 
 
 def _env_refs(where: str, key: str | None, value: Any) -> Any:
@@ -99,7 +101,7 @@ def _entry_config(where: str, key: str, entry: Any, *, asset: bool) -> Any:
         return entry["config"] if asset else _env_refs(where, key, entry["config"])
     extra = sorted(set(entry) - {"config"}) if isinstance(entry, Mapping) else None
     problem = (
-        f"has {extra}; host reads only 'config' there"
+        f"has {extra}; host reads only 'config' there" + ("" if asset else " (and 'scope')")
         if extra
         else f"is a {type(entry).__name__}"
     )
@@ -142,12 +144,30 @@ def parse_run_config(run_config: Mapping[str, Any] | None) -> LaunchConfig:
         assets[key] = _entry_config(f"[{section!r}][{key!r}]", key, entry, asset=True)
     resources: dict[str, Any] = {}
     replaced: dict[str, Any] = {}
+    scopes: dict[str, Literal["run", "session"]] = {}
     for key, entry in _section(run_config, "resources").items():
         if isinstance(entry, ConfigurableResource | ResourceDefinition):
             replaced[key] = entry
             continue
-        resources[key] = _entry_config(f"['resources'][{key!r}]", key, entry, asset=False)
-    return LaunchConfig(assets, resources, section, replaced)
+        where = f"['resources'][{key!r}]"
+        if isinstance(entry, Mapping) and "scope" in entry:
+            scopes[key] = _scope(where, key, entry["scope"])
+            entry = {name: value for name, value in entry.items() if name != "scope"}
+            if not entry:
+                continue
+        resources[key] = _entry_config(where, key, entry, asset=False)
+    return LaunchConfig(assets, resources, section, replaced, scopes)
+
+
+def _scope(where: str, key: str, scope: Any) -> Literal["run", "session"]:
+    """A resource's ``scope`` given at launch, checked."""
+    if scope == "run" or scope == "session":
+        return "run" if scope == "run" else "session"
+    raise ConfigError(
+        f"run_config{where}['scope'] is {scope!r}; a resource's scope is 'run' (up once per "
+        f"run per process, the default) or 'session' (up once per host.Session per process).",
+        resource_key=key,
+    )
 
 
 def _section(run_config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -384,9 +404,10 @@ def prepare_run(
     graph = ResourceGraph.build(merged)
     selection = None if selection is None else list(selection)
     plan = build_plan(assets, graph, selection)
-    resolved = _resolve(merged, graph, launch, plan)
+    resolved = _resolve(merged, graph, launch, plan).with_scopes(launch.scopes)
     if resolved is not graph:
         plan = build_plan(assets, resolved, selection)
+    resolved.session_keys(plan.resource_keys())  # what a session resource needs outlives runs
     keys = [item.key for item in assets if isinstance(item, AssetDefinition)]
     return resolved, with_asset_config(plan, launch, keys)
 

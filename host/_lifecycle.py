@@ -39,6 +39,7 @@ from host._runtime import (
     resource_failure,
 )
 from host._secret_values import secrets_of
+from host._session_resources import SessionResources, session_resources
 from host._teardown import TeardownStack, close_abandoned, ended_error
 from host._timeouts import (
     Deadline,
@@ -66,10 +67,17 @@ class ResourceStack:
     """
 
     def __init__(
-        self, graph: ResourceGraph, runtime: ProcessRuntime, *, threads: bool = False
+        self,
+        graph: ResourceGraph,
+        runtime: ProcessRuntime,
+        *,
+        threads: bool = False,
+        session: SessionResources | None = None,
     ) -> None:
         self._graph = graph
         self._runtime = runtime
+        self._run_runtime = runtime  # (``_runtime`` is the session's while one comes up)
+        self._session = session
         self._teardown = TeardownStack(runtime, threads=threads)
         self._lock = threading.RLock() if threads else None  # held while a resource comes up
         self._instances: dict[str, Any] = {}  # key -> the resource object brought up
@@ -183,6 +191,37 @@ class ResourceStack:
         if not isinstance(resource, ConfigurableResource | ResourceDefinition):
             self._instances[key] = self._values[key] = resource
             return resource
+        if node.scope == "session" and self._session is not None:
+            return self._from_session(key, self._session)
+        return self._bring_up_new(key)
+
+    def _from_session(self, key: str, session: SessionResources) -> Any:
+        """Session-scoped ``key``: reuse it if it is up in this process (and healthy), else
+        bring it up into the session (``host._session_resources``), on the session's runtime."""
+        run = self._run_runtime
+        with session.lock:
+            session.attach(run)
+            try:
+                entry = session.reuse(key, run)
+            finally:
+                self._teardown.teardown_errors.extend(session.runtime.teardown_errors)
+            if entry is not None:
+                self._instances[key] = entry.instance
+                self._values[key] = entry.value
+                self.order.append(key)
+                return entry.instance
+            self._runtime = session.runtime
+            try:
+                return self._bring_up_new(key)
+            finally:
+                self._runtime = run
+                self._teardown.teardown_errors.extend(session.runtime.teardown_errors)
+
+    def _bring_up_new(self, key: str) -> Any:
+        """Bring ``key`` up anew (a resource with a lifecycle)."""
+        node = self._graph.nodes[key]
+        resource = node.resource
+        assert isinstance(resource, ConfigurableResource | ResourceDefinition)
         cls = type(resource)
         deps = {field: self._dependency(dep) for field, dep in node.deps.items()}
         instance: ConfigurableResource | ResourceDefinition
@@ -266,10 +305,17 @@ class ResourceStack:
         entered: list[Any],
         teardown_timeout: float | None,
     ) -> None:
-        """Record a resource whose context manager was entered, so that it goes down."""
+        """Record a resource whose context manager was entered, so that it goes down (at the
+        end of the run, or of the session for a session-scoped one)."""
         if not entered or key in self._instances:
             return
-        self._teardown.push(key, cls, cm, teardown_timeout)
+        if self._runtime is not self._run_runtime and self._session is not None:
+            needs = frozenset(self._graph.closure([key])) - {key}
+            lifecycle = isinstance(instance, ConfigurableResource | ResourceDefinition)
+            secrets = frozenset(secrets_of(instance)) if lifecycle else frozenset()
+            self._session.keep(key, cls, instance, entered[0], cm, teardown_timeout, needs, secrets)
+        else:
+            self._teardown.push(key, cls, cm, teardown_timeout)
         self._instances[key] = instance
         self._values[key] = entered[0]
         self.order.append(key)
@@ -329,6 +375,9 @@ class ProcessRun:
             :class:`~host._runtime.OwnLoop`).
         threads: assets of several threads use it at once (see :class:`ResourceStack`).
         secrets: the set the secret values known here are collected in (default: a new one).
+        session: the session id, if the run is part of a :class:`host.Session`: its
+            session-scoped resources come from, and stay in, this process's store of that
+            session (:func:`host._session_resources.session_resources`).
 
     Attributes:
         runtime: the run's runtime here (what the contexts and hooks see of the run).
@@ -348,13 +397,15 @@ class ProcessRun:
         loop: AwaitableRunner | None = None,
         threads: bool = False,
         secrets: set[str] | None = None,
+        session: str | None = None,
     ) -> None:
         self.runtime = ProcessRuntime(
             run_id, executor, hook, emit, timeouts=timeouts, run_deadline=run_deadline, loop=loop
         )
         if secrets is not None:
             self.runtime.secrets = secrets
-        self.stack = ResourceStack(resources, self.runtime, threads=threads)
+        store = None if session is None else session_resources(session)
+        self.stack = ResourceStack(resources, self.runtime, threads=threads, session=store)
         self._closed = False
 
     @property

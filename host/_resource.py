@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -127,6 +127,15 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
     host_setup_timeout: ClassVar[float | None] = None
     #: Seconds the resource may take to go down at the end of a run (``None``: no limit).
     host_teardown_timeout: ClassVar[float | None] = None
+    #: ``"run"`` (the default): up at most once per run per process, torn down when the run
+    #: ends there. ``"session"``: in a :class:`host.Session`, up once per session per
+    #: process and reused by its later runs there, torn down when the session closes (outside
+    #: a session, or on an executor without sessions, it is run-scoped). A run config can set
+    #: it per key (``scope = "session"``).
+    host_scope: ClassVar[Literal["run", "session"]] = "run"
+    #: Seconds a session-scoped resource may stay up; past them it is torn down and brought up
+    #: again before the next run that needs it reuses it (``None``: no limit).
+    host_max_lifetime: ClassVar[float | None] = None
 
     #: Fields whose value was read from an environment variable (masked like secrets).
     _host_env_fields: frozenset[str] = PrivateAttr(default=frozenset())

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
 
 from host._errors import ConfigError, DefinitionError
 from host._function_resource import ResourceDefinition, describe_function_resource
@@ -21,11 +21,14 @@ class ResourceNode:
         key: its key (a top-level key, or ``"parent.field"`` for a nested dependency).
         resource: the object the user configured (only its configuration is used).
         deps: field name -> key of the dependency held in that field.
+        scope: ``"session"`` if it is session-scoped (its class's ``host_scope``, or the run
+            config's ``scope`` for its key), else ``"run"``.
     """
 
     key: str
     resource: Any
     deps: Mapping[str, str]
+    scope: Literal["run", "session"] = "run"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class ResourceGraph:
                 resource = node.resource
                 if node.deps and isinstance(resource, ConfigurableResource):
                     resource = resource.model_copy(update=dict.fromkeys(node.deps))
-                flat[id(node)] = ResourceNode(node.key, resource, dict(node.deps))
+                flat[id(node)] = ResourceNode(node.key, resource, dict(node.deps), node.scope)
             nodes[key] = flat[id(node)]
         return nodes
 
@@ -161,6 +164,58 @@ class ResourceGraph:
                     f"give its config at launch as resources.KEY.config; nothing was brought up."
                 ) from None
 
+    def with_scopes(self, scopes: Mapping[str, Literal["run", "session"]]) -> ResourceGraph:
+        """The graph with the scope of each key of ``scopes`` set (the run config's ``scope``).
+
+        Raises:
+            ConfigError: a key is no resource of the run.
+        """
+        if not scopes:
+            return self
+        canonical: dict[str, Literal["run", "session"]] = {}
+        for key, scope in scopes.items():
+            if key not in self.nodes:
+                raise ConfigError(
+                    f"run_config['resources'] gives a scope for {key!r}, which is not a resource "
+                    f"of the run (resources: {sorted(self.nodes) or 'none'}).",
+                    resource_key=key,
+                )
+            canonical[self.nodes[key].key] = scope
+        replaced: dict[int, ResourceNode] = {}
+        nodes: dict[str, ResourceNode] = {}
+        for key, node in self.nodes.items():
+            if node.key in canonical and id(node) not in replaced:
+                replaced[id(node)] = replace(node, scope=canonical[node.key])
+            nodes[key] = replaced.get(id(node), node)
+        return ResourceGraph(nodes)
+
+    def session_keys(self, keys: Iterable[str]) -> list[str]:
+        """The session-scoped resources among ``keys`` and what they depend on, dependencies
+        first, each checked: what a session-scoped resource depends on outlives the run too.
+
+        Raises:
+            DefinitionError: a session-scoped resource depends on a run-scoped one (which is
+                torn down at the end of each run, while its dependent stays up).
+        """
+        found: list[str] = []
+        for key in self.closure(keys):
+            node = self.nodes[key]
+            if node.scope != "session":
+                continue
+            found.append(key)
+            for field, dep in node.deps.items():
+                target = self.nodes[dep]
+                lifecycle = isinstance(target.resource, ConfigurableResource | ResourceDefinition)
+                if target.scope != "session" and lifecycle:
+                    raise DefinitionError(
+                        f"resource {key!r} is session-scoped but depends on {dep!r} (field "
+                        f"{field!r}), which is run-scoped: it would be torn down at the end of "
+                        f"each run while {key!r} stays up. Make {dep!r} session-scoped too "
+                        f"(host_scope = 'session' on its class, or scope = 'session' for its "
+                        f"key in the run config), or {key!r} run-scoped."
+                    )
+        return found
+
     def types(self) -> dict[str, type]:
         """Top-level key -> class of the configured object."""
         return {key: type(node.resource) for key, node in self.nodes.items() if "." not in key}
@@ -184,7 +239,8 @@ def _index(
     def enter(key: str, value: Any) -> None:
         key_of[id(value)] = key
         visit = _Visit(key, value)
-        nodes[key] = ResourceNode(key, value, visit.deps)
+        scope = value.host_scope if isinstance(value, ConfigurableResource) else "run"
+        nodes[key] = ResourceNode(key, value, visit.deps, scope)
         path.append(visit)
         on_path.add(id(value))
 

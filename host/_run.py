@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,7 +31,23 @@ from host._timeouts import Deadline, DeadlineExceeded, PhaseTimeouts, Seconds
 from host.executors.base import Executor, RunState
 from host.executors.registry import resolve_executor
 
-__all__ = ["resolve_timeouts", "run_assets"]
+__all__ = ["RunSession", "execute_run", "resolve_timeouts", "run_assets"]
+
+
+class RunSession(Protocol):
+    """What :func:`execute_run` needs of the session a run is part of."""
+
+    #: The session's id; ``None``: its executor keeps no session (each run on its own).
+    session_id: str | None
+
+    def admit(self, graph: ResourceGraph, plan: Plan, run_id: str) -> None:
+        """Check run ``run_id`` against the session before anything comes up.
+
+        Raises:
+            ConfigError: a session-scoped resource's config differs from the one it came up
+                with in this session.
+            SessionError: the session is closed.
+        """
 
 
 def run_assets(
@@ -101,11 +117,44 @@ def run_assets(
         RunFailure: the run failed and ``raise_on_error`` is true; raised after every teardown,
             chaining the first underlying error.
     """
+    return execute_run(
+        assets,
+        resources,
+        resolve_executor(executor, executor_config),
+        selection=selection,
+        run_id=run_id,
+        raise_on_error=raise_on_error,
+        plugins=plugins,
+        timeout=timeout,
+        resource_timeouts=resource_timeouts,
+        run_config=run_config,
+        history=history,
+    )
+
+
+def execute_run(
+    assets: Sequence[Any],
+    resources: Mapping[str, Any] | None,
+    chosen: Executor,
+    *,
+    selection: Iterable[str] | None = None,
+    run_id: str | None = None,
+    raise_on_error: bool = True,
+    plugins: Iterable[object] = (),
+    timeout: float | None = None,
+    resource_timeouts: Mapping[str, PhaseTimeouts | Mapping[str, Any]] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    history: str | os.PathLike[str] | None = None,
+    session: RunSession | None = None,
+) -> RunResult:
+    """:func:`run_assets` on an executor instance already made; ``session`` is the
+    :class:`host.Session` the run is part of (see :class:`RunSession`), if any."""
     run_id = run_id or uuid.uuid4().hex
     graph, plan = prepare_run(assets, resources, selection, run_config)
     graph.check_config(plan.resource_keys())
-    chosen = resolve_executor(executor, executor_config)
     chosen.check(plan, graph)
+    if session is not None:
+        session.admit(graph, plan, run_id)
     if chosen.shares_environment:
         graph.check_environment(plan.resource_keys())
     seconds = _run_timeout(timeout)
@@ -126,6 +175,7 @@ def run_assets(
         timeout=seconds,
         timeouts=timeouts,
         secrets=secrets,
+        session_id=None if session is None else session.session_id,
     )
 
     recording = None if history is None else _recording(history, state, selection)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import pluggy
 
@@ -344,6 +344,8 @@ class ProcessRuntime:
         self.teardown_errors: list[ResourceTeardownError] = []
         self._failed_phases: dict[str, ResourcePhase] = {}
         self._capturing = False
+        #: The scope of the resources whose phases run here (``ResourceEvent.scope``).
+        self.scope: Literal["run", "session"] = "run"
 
     def step(self, asset_key: str) -> Step:
         """The step of computing asset ``asset_key`` (see :func:`host._log_capture.in_step`);
@@ -401,6 +403,7 @@ class ProcessRuntime:
                     phase=phase,
                     duration=time.perf_counter() - start,
                     error=ErrorInfo.from_exception(exc, resource_key=key),
+                    scope=self.scope,
                 )
             )
             raise
@@ -408,7 +411,11 @@ class ProcessRuntime:
             STEP.reset(token)
         self.emit(
             ResourceEvent(
-                self.run_id, resource_key=key, phase=phase, duration=time.perf_counter() - start
+                self.run_id,
+                resource_key=key,
+                phase=phase,
+                duration=time.perf_counter() - start,
+                scope=self.scope,
             )
         )
         return result

@@ -51,6 +51,7 @@ PUBLIC = {
     "caller_log_levels",
     "cancel_interrupt",
     "check_shippable",
+    "close_session_resources",
     "distribution_of",
     "dumps",
     "forward_output",

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from host._lifecycle import distribution_of
     from host._resource_graph import ResourceGraph, ResourceNode
     from host._secrets import mask
+    from host._session_resources import close_session_resources
     from host._step import StepOutcome
     from host._timeouts import Deadline, PhaseTimeouts, cancel_interrupt, interrupt_thread
     from host.executors._caller import (
@@ -130,6 +131,7 @@ _LAZY = {
     ),
     "distribution_of": "host._lifecycle",
     "mask": "host._secrets",
+    "close_session_resources": "host._session_resources",
 }
 
 
@@ -164,6 +166,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_executor_kit
     "caller_log_levels",
     "cancel_interrupt",
     "check_shippable",
+    "close_session_resources",
     "distribution_of",
     "dumps",
     "forward_output",

@@ -67,6 +67,10 @@ class RunPayload:
         timeouts: resource key -> the setup/teardown timeouts given for the run.
         log_levels: logger name -> level set in the caller (``""``: the root logger), applied
             in workers so that they forward the records the caller would handle.
+        session_id: the :class:`host.Session` the run is part of (``RunState.session_id``):
+            session-scoped resources come from and stay in the worker's store of that session,
+            which the executor closes when the session closes
+            (:func:`host.executors.close_session_resources`).
     """
 
     run_id: str
@@ -79,6 +83,7 @@ class RunPayload:
     until: float | None = None
     timeouts: Mapping[str, PhaseTimeouts] | None = None
     log_levels: Mapping[str, int] | None = None
+    session_id: str | None = None
 
     @classmethod
     def of(cls, run: RunState) -> RunPayload:
@@ -95,6 +100,7 @@ class RunPayload:
             until=None if remaining is None else time.time() + remaining,
             timeouts=dict(run.timeouts),
             log_levels=caller_log_levels(),
+            session_id=run.session_id,
         )
 
 
@@ -213,6 +219,7 @@ class WorkerRun:
             payload.resources,
             timeouts=payload.timeouts,
             threads=threads,
+            session=payload.session_id,
         )
         self.runtime = self._process.runtime
         self.stack = self._process.stack

@@ -20,6 +20,7 @@ from host._plugin_api import EXECUTORS_GROUP
 from host._resource_graph import ResourceGraph
 from host._runtime import ProcessRuntime
 from host._secrets import mask_error
+from host._session_resources import close_session_resources
 from host._step import StepOutcome
 from host._timeouts import Deadline, PhaseTimeouts
 from host.executors._shipping import check_shippable
@@ -54,6 +55,9 @@ class RunState:
         timeouts: resource key -> setup/teardown timeouts given for the run.
         secrets: secret values known in this process, masked in every error recorded.
         run_deadline: the run's timeout as counted in this thread (set by ``run_assets``).
+        session_id: the :class:`host.Session` the run is part of, if its executor keeps
+            sessions (``Executor.supports_sessions``): session-scoped resources then come from
+            and stay in each process's store of that session.
     """
 
     run_id: str
@@ -72,6 +76,7 @@ class RunState:
     timeouts: Mapping[str, PhaseTimeouts] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
     run_deadline: Deadline | None = None
+    session_id: str | None = None
     started_at: float = field(default_factory=time.monotonic)
     _runtimes: list[ProcessRuntime] = field(default_factory=list, repr=False)
     #: The teardown errors recorded, by id (kept, so that an id is never another's).
@@ -89,6 +94,7 @@ class RunState:
             timeouts=self.timeouts,
             run_deadline=self.run_deadline,
             secrets=self.secrets,  # secrets read here are masked in the run's reports
+            session=self.session_id,
         )
         self._runtimes.append(process.runtime)
         return process
@@ -187,6 +193,13 @@ class Executor(ABC):
     #: failing timed-out assets with ``RunState.time_out``. If not, ``run_assets`` raises an
     #: interrupt in the thread running :meth:`execute` when the time passes (as for Ctrl-C).
     supports_timeout: ClassVar[bool] = False
+    #: Whether the executor keeps :class:`host.Session`\ s: runs of one session share the
+    #: processes it uses, and session-scoped resources stay up in them between runs until
+    #: :meth:`close_session`. The default methods below keep them in this process, which is
+    #: enough for an executor that runs assets here through :meth:`RunState.process_run`
+    #: (``in_process`` says true). An executor with processes of its own says true only once
+    #: it keeps them for the session and closes the session in each of them.
+    supports_sessions: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any] | ExecutorConfig | None = None) -> None:
         if isinstance(config, ExecutorConfig):
@@ -210,6 +223,30 @@ class Executor(ABC):
     @abstractmethod
     def execute(self, run: RunState) -> None:
         """Run the plan, recording every outcome in ``run``; tear down before returning."""
+
+    def open_session(self, session_id: str) -> None:  # noqa: B027 (optional hook)
+        """A :class:`host.Session` starts with this executor instance (before its first run).
+
+        Runs of the session then come with ``RunState.session_id`` set. Default: nothing.
+        """
+
+    def close_session(
+        self, session_id: str, emit: Callable[[Event], None]
+    ) -> list[ResourceTeardownError]:
+        """The session closes: tear down its session-scoped resources in every process that
+        kept some (reverse order of bring-up in each), and stop what was kept for it.
+
+        Default: this process's session resources
+        (:func:`host._session_resources.close_session_resources`).
+
+        Args:
+            session_id: the session.
+            emit: where the events of the teardowns go.
+
+        Returns:
+            The teardown failures (and session resources lost with a process that died).
+        """
+        return close_session_resources(session_id, emit)
 
 
 class RemoteExecutor(Executor):

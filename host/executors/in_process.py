@@ -15,10 +15,12 @@ class InProcessExecutor(Executor):
 
     Resources come up the first time an asset needs them and are torn down in reverse order when
     the run ends, also on an asset error, KeyboardInterrupt or SIGTERM (which then propagate).
-    Assets downstream of a failure are skipped; the others still run.
+    Assets downstream of a failure are skipped; the others still run. In a
+    :class:`host.Session`, session-scoped resources stay up in this process between runs.
     """
 
     name: ClassVar[str] = "in_process"
+    supports_sessions: ClassVar[bool] = True
 
     def execute(self, run: RunState) -> None:
         outputs = run.outputs
