@@ -17,11 +17,19 @@ Fixtures:
   else every installed one. A named executor that is not installed is a skipped test.
 * ``host_run(assets, resources=None, **kwargs)``: ``host.run_assets`` on ``host_executor``, with
   the plugins registered through ``host_plugin``.
+* ``host_session`` (scope ``session``): one :class:`host.Session` for the whole test session,
+  so that the runs of many tests share its warm worker processes and its session-scoped
+  resources (each up once per worker process, not once per test); it closes when the test
+  session ends (a session resource that fails to go down is an error of the last test's
+  teardown). Its executor is ``--host-session-executor NAME`` or the ini option
+  ``host_session_executor`` (default ``in_process``), with the JSON object of ini option
+  ``host_session_executor_config`` as its settings (default none: the executor's defaults).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +37,7 @@ import pytest
 
 if TYPE_CHECKING:
     from host._events import RunResult
+    from host._session import Session
 
 __all__ = [
     "MARKER",
@@ -37,6 +46,8 @@ __all__ = [
     "host_resource",
     "host_resources",
     "host_run",
+    "host_session",
+    "pytest_addoption",
     "pytest_configure",
     "pytest_generate_tests",
 ]
@@ -45,6 +56,32 @@ __all__ = [
 MARKER = "host_executors"
 
 _FIXTURE = "host_executor"
+
+#: The executor of ``host_session`` when neither the option nor the ini option names one.
+DEFAULT_SESSION_EXECUTOR = "in_process"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("host")
+    group.addoption(
+        "--host-session-executor",
+        dest="host_session_executor",
+        default=None,
+        metavar="NAME",
+        help="executor of the host_session fixture (default: the ini option "
+        f"host_session_executor, else {DEFAULT_SESSION_EXECUTOR}).",
+    )
+    parser.addini(
+        "host_session_executor",
+        f"executor of the host_session fixture (default: {DEFAULT_SESSION_EXECUTOR}).",
+        default="",
+    )
+    parser.addini(
+        "host_session_executor_config",
+        "settings of the host_session fixture's executor, a JSON object "
+        '(e.g. {"max_workers": 2}).',
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -189,3 +226,45 @@ def host_run(host_executor: str) -> Callable[..., RunResult]:
         return run_assets(list(assets), resources, plugins=with_scoped_plugins(plugins), **kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def host_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """One :class:`host.Session` for the whole test session: ``host_session.run_assets(...)``.
+
+    Runs of every test that uses it share the session's executor (the ``multiprocess``
+    executor's worker processes stay warm between tests) and its session-scoped resources (up
+    once per process for the whole test session). It closes when the test session ends; a
+    session resource that fails to go down then is an error of the last test's teardown.
+
+    The executor is ``--host-session-executor NAME``, else the ini option
+    ``host_session_executor``, else ``in_process``; its settings are the JSON object of the ini
+    option ``host_session_executor_config``.
+    """
+    from host._errors import ConfigError
+    from host._session import Session
+
+    config = request.config
+    name = (
+        config.getoption("host_session_executor")
+        or str(config.getini("host_session_executor")).strip()
+        or DEFAULT_SESSION_EXECUTOR
+    )
+    raw = str(config.getini("host_session_executor_config")).strip()
+    try:
+        settings = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"ini option host_session_executor_config is not JSON ({exc.msg} at character "
+            f"{exc.pos}); write a JSON object such as {{\"max_workers\": 2}}."
+        ) from None
+    if not isinstance(settings, dict):
+        raise ConfigError(
+            f"ini option host_session_executor_config is a JSON {type(settings).__name__}; "
+            f"write a JSON object such as {{\"max_workers\": 2}}."
+        )
+    session = Session(name, settings)
+    try:
+        yield session
+    finally:
+        session.close()

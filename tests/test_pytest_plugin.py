@@ -16,6 +16,7 @@ from pathlib import Path
 import importlib_metadata  # noqa: F401
 import pytest
 
+import host.executors
 import host.pytest_plugin
 from host.pytest_plugin import installed_executors
 
@@ -239,3 +240,99 @@ def test_the_plugin_can_be_switched_off(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*INNER, "-p", "no:host")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'host_resource' not found*"])
+
+
+SESSION_TESTS = """
+import os
+from typing import ClassVar, Literal
+
+
+class Shared(Conn):
+    host_scope: ClassVar[Literal["run", "session"]] = "session"
+
+    def setup_for_execution(self, context):
+        note("setup", str(os.getpid()))
+        self._up = True
+
+    def teardown_after_execution(self, context):
+        note("teardown", str(os.getpid()))
+
+
+@asset
+def where(shared: Shared) -> int:
+    assert shared._up
+    note("use", str(os.getpid()))
+    return os.getpid()
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_run(host_session, i):
+    assert type(host_session.executor).__name__ == {executor!r}
+    result = host_session.run_assets([where], {{"shared": Shared(name="s")}})
+    assert result.success
+
+
+def test_another_module_level_test(host_session):
+    host_session.run_assets([where], {{"shared": Shared(name="s")}})
+"""
+
+
+def session_records(path: Path) -> tuple[list[int], list[int], list[int]]:
+    """The pids of the setups, uses and teardowns the inner tests' session resource noted."""
+    rows = [line.split() for line in records(path)]
+
+    def pids(kind: str) -> list[int]:
+        return [int(pid) for event, pid in rows if event == kind]
+
+    return pids("setup"), pids("use"), pids("teardown")
+
+
+def test_host_session_is_one_session_for_every_test_of_the_run(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    record = tmp_path / "records.txt"
+    pytester.makepyfile(
+        RESOURCES.format(record=str(record)) + SESSION_TESTS.format(executor="InProcessExecutor")
+    )
+    result = pytester.runpytest(*INNER)
+    result.assert_outcomes(passed=6)
+    setups, uses, teardowns = session_records(record)
+    assert len(setups) == 1 and len(uses) == 6 and teardowns == setups  # one setup, not six
+    assert records(record)[-1].startswith("teardown")  # torn down when the test session ended
+
+
+@pytest.mark.skipif(
+    not host.executors.MultiprocessExecutor.supports_sessions,
+    reason="the multiprocess executor does not keep sessions yet",
+)
+def test_host_session_on_multiprocess_shares_warm_workers_across_tests(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    record = tmp_path / "records.txt"
+    pytester.makepyfile(
+        RESOURCES.format(record=str(record)) + SESSION_TESTS.format(executor="MultiprocessExecutor")
+    )
+    pytester.makeini('[pytest]\nhost_session_executor_config = {"max_workers": 2}\n')
+    result = pytester.runpytest(*INNER, "--host-session-executor", "multiprocess")
+    result.assert_outcomes(passed=6)
+    setups, uses, teardowns = session_records(record)
+    assert 1 <= len(setups) <= 2 and len(set(setups)) == len(setups)  # once per worker
+    assert set(uses) <= set(setups) and len(uses) == 6
+    assert sorted(teardowns) == sorted(setups)
+    assert not [pid for pid in setups if Path(f"/proc/{pid}").exists()]
+
+
+def test_host_session_executor_from_the_ini_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makeini("[pytest]\nhost_session_executor = not_an_executor\n")
+    pytester.makepyfile("def test_it(host_session):\n    pass\n")
+    result = pytester.runpytest(*INNER)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*not_an_executor*"])
+
+
+def test_host_session_executor_config_must_be_a_json_object(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhost_session_executor_config = [2]\n")
+    pytester.makepyfile("def test_it(host_session):\n    pass\n")
+    result = pytester.runpytest(*INNER)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*host_session_executor_config is a JSON list*"])
