@@ -19,7 +19,7 @@ import importlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -32,6 +32,7 @@ from host._config_schema import (
     RunConfig,
     RunConfigFile,
     env_refs_in,
+    launch_config,
 )
 from host._discovery import (
     PluginInfo,
@@ -96,7 +97,7 @@ class Builder:
             all_built = set(resources) == set(self.file.resources)
             parameters_ok = self._parameters(assets, resources, all_built)
             full: Plan | None = None
-            launch = self._asset_config([a.key for a in assets])
+            launch = self._launch_config([a.key for a in assets])
             if parameters_ok and all_built:
                 try:
                     graph, full = prepare_run(assets, resources, None, launch)
@@ -129,9 +130,26 @@ class Builder:
                 if section.setup_timeout is not None or section.teardown_timeout is not None
             },
             asset_config={key: section.config for key, section in self.file.assets.items()},
+            resource_scopes=self._scopes(),
         )
 
-    # -- [assets.NAME] ------------------------------------------------------------------------
+    # -- [assets.NAME], [resources.KEY] scope ------------------------------------------------
+
+    def _scopes(self) -> dict[str, Literal["run", "session"]]:
+        """``[resources.KEY] scope`` by key, for the sections that give one."""
+        return {
+            key: section.scope
+            for key, section in self.file.resources.items()
+            if section.scope is not None
+        }
+
+    def _launch_config(self, keys: Sequence[str]) -> dict[str, Any] | None:
+        """The ``run_config`` the run is checked with: asset config and resource scopes."""
+        assets = self._asset_config(keys)
+        given = {} if assets is None else assets["assets"]
+        return launch_config(
+            {key: entry["config"] for key, entry in given.items()}, self._scopes()
+        )
 
     def _asset_config(self, keys: Sequence[str]) -> dict[str, Any] | None:
         """``[assets.NAME.config]`` as a ``run_config`` (a problem for each unknown NAME)."""

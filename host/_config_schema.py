@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -45,6 +45,7 @@ __all__ = [
     "RunSection",
     "allowed_keys",
     "env_refs_in",
+    "launch_config",
     "run_config_schema",
 ]
 
@@ -139,6 +140,14 @@ class ResourceSection(BaseModel):
         default=None,
         description="Seconds the resource may take to go down (replaces the class's "
         "host_teardown_timeout); then it is stopped, reported, and the others still go down.",
+    )
+    scope: Literal["run", "session"] | None = Field(
+        default=None,
+        description='"session": in a host.Session, up once per session per process, reused by '
+        'its runs and torn down when the session closes (what it depends on must be "session" '
+        'too); "run": up at most once per run per process, torn down when the run ends. '
+        "Replaces the class's host_scope; default: the class's (\"run\" unless it says "
+        "otherwise). Outside a session every resource is run-scoped.",
     )
 
     def references(self) -> list[str]:
@@ -244,6 +253,20 @@ def env_refs_in(key: str, cls: type[ConfigurableResource], field: str, value: An
     return replace_values(value, convert, (field,))
 
 
+def launch_config(
+    asset_config: Mapping[str, Mapping[str, Any]],
+    resource_scopes: Mapping[str, Literal["run", "session"]],
+) -> dict[str, Any] | None:
+    """The ``run_config`` of :func:`host.run_assets` giving assets their config and resources
+    their scope (``None`` when there is neither)."""
+    launch: dict[str, Any] = {}
+    if asset_config:
+        launch["assets"] = {key: {"config": dict(v)} for key, v in asset_config.items()}
+    if resource_scopes:
+        launch["resources"] = {key: {"scope": scope} for key, scope in resource_scopes.items()}
+    return launch or None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A validated run config: everything a run needs, nothing brought up yet.
@@ -260,6 +283,7 @@ class RunConfig:
         switches: the plugin switches of the run (environment plus ``[plugins]``).
         timeout: the run's ``timeout`` in seconds, or ``None``.
         resource_timeouts: resource key -> its ``setup_timeout`` / ``teardown_timeout``.
+        resource_scopes: resource key -> its ``scope``, for the keys whose section gives one.
     """
 
     path: Path
@@ -275,12 +299,15 @@ class RunConfig:
     resource_timeouts: Mapping[str, PhaseTimeouts] = dataclasses.field(default_factory=dict)
     #: Asset key -> the values of its ``host.Config`` parameter (``[assets.NAME.config]``).
     asset_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    #: Resource key -> its ``scope`` (``[resources.KEY] scope``), for the keys that give one.
+    resource_scopes: Mapping[str, Literal["run", "session"]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def launch_config(self) -> dict[str, Any] | None:
-        """The ``run_config`` of :func:`host.run_assets` for :attr:`asset_config`, if any."""
-        if not self.asset_config:
-            return None
-        return {"assets": {key: {"config": dict(v)} for key, v in self.asset_config.items()}}
+        """The ``run_config`` of :func:`host.run_assets` for :attr:`asset_config` and
+        :attr:`resource_scopes`, if any."""
+        return launch_config(self.asset_config, self.resource_scopes)
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`host.run_assets` (apply :attr:`switches` around it, as
