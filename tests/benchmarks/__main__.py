@@ -30,7 +30,7 @@ SUMMARY = HERE / "RESULTS.md"
 AUTOLOAD_ENV = "HOST_DISABLE_PLUGIN_AUTOLOAD"
 WORKLOADS = (
     "fan", "chain", "multiprocess", "discovery", "import", "memory", "profile", "tricks",
-    "history",
+    "history", "sessions",
 )
 
 
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         from tests.benchmarks._inprocess import SIZES, run_in_process
         from tests.benchmarks._multiprocess import run_multiprocess
         from tests.benchmarks._profile import run_profile
+        from tests.benchmarks._sessions import run_sessions
         from tests.benchmarks._startup import run_memory, run_startup
         from tests.benchmarks._tricks import run_tricks
 
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         record("profile", lambda: run_profile(args.quick))
         record("tricks", lambda: {"sizes": run_tricks(5 if args.quick else 15)})
         record("history", lambda: run_history(7 if args.quick else 21))
+        record("sessions", lambda: run_sessions(1 if args.quick else 3))
     finally:
         if worker is not None:
             worker.close()

@@ -251,7 +251,73 @@ def tables(results: Mapping[str, Any]) -> list[str]:
         out += [f"### Run history (in-process fan, N={section['n']}; interleaved; target: the "
                 "caller's ratio <= 1.05)", "",
                 *_table(["run", "median ms", "over no history"], rows), ""]
+    if "sessions" in results:
+        out += _sessions_table(results["sessions"])
     return out
+
+
+def _sessions_table(section: Mapping[str, Any]) -> list[str]:
+    """The sessions section: per contender, run 1, runs 2-10, ratio, setups per block."""
+    rows = []
+    parts = [("multiprocess", section), *([("dask", section["dask"])] if "dask" in section
+                                          and "contenders" in section["dask"] else [])]
+    for where, part in parts:
+        for name, entry in part.get("contenders", {}).items():
+            if "later_runs_median_s" not in entry:
+                rows.append([where, name, entry.get("error", "-"), "-", "-", "-"])
+                continue
+            ratio = entry.get("separate_over_later_runs")
+            rows.append([where, name, _ms(entry["first_run_median_s"]),
+                         _ms(entry["later_runs_median_s"]),
+                         _ratio(ratio) if ratio is not None else "-",
+                         ", ".join(map(str, entry["setups_per_block"]))])
+    skipped = section.get("dask", {}).get("skipped")
+    note = f" Dask: {skipped}." if skipped else ""
+    return [f"### Sessions (multiprocess fan of 16 assets, 50 ms setup, 2 workers; blocks of "
+            f"{section.get('runs_per_block', 10)} runs interleaved; targets: runs 2-10 in a "
+            f"session >= 4x faster than a separate call; session-scoped: 2 setups per block, "
+            f"runs 2-10 < 30 ms).{note}", "",
+            *_table(["executor", "runs", "run 1 ms", "runs 2-10 median ms",
+                     "separate call / runs 2-10", "setups per block of 10 runs"], rows), ""]
+
+
+def _session_targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The sessions section's three targets, on multiprocess (and dask when measured)."""
+    targets = []
+    section = results.get("sessions", {})
+    parts = [("multiprocess", section)]
+    if "contenders" in section.get("dask", {}):
+        parts.append(("dask", section["dask"]))
+    for where, part in parts:
+        contenders = part.get("contenders", {})
+        warm = contenders.get("session", {})
+        scoped = contenders.get("session, resource session-scoped", {})
+        name = f"sessions on {where}"
+        if "separate_over_later_runs" in warm:
+            ratio = warm["separate_over_later_runs"]
+            targets.append(_target(f"{name}: runs 2-10 vs a separate call", ">= 4x faster",
+                                   f"{ratio:.1f}x", ratio >= 4, _ratio_margin(ratio, 4)))
+        else:
+            targets.append(_target(f"{name}: runs 2-10 vs a separate call", ">= 4x faster",
+                                   "-", None, warm.get("error", "not run")))
+        if "setups_per_block" in scoped:
+            setups = scoped["setups_per_block"]
+            targets.append(_target(f"{name}, session-scoped: setups over 10 runs", "2",
+                                   ", ".join(map(str, setups)), all(n == 2 for n in setups), ""))
+            later = scoped["later_runs_median_s"]
+            ratio = scoped.get("separate_over_later_runs")
+            targets.append(_target(
+                f"{name}, session-scoped: runs 2-10", "< 30 ms",
+                f"{_ms(later)} ms" + (f" ({_ratio(ratio)} faster than a separate call)"
+                                      if ratio is not None else ""),
+                later < 0.030, f"{(later - 0.030) * 1e3:+.1f} ms"))
+        else:
+            why = scoped.get("error", "not run")
+            targets.append(_target(f"{name}, session-scoped: setups over 10 runs", "2", "-",
+                                   None, why))
+            targets.append(_target(f"{name}, session-scoped: runs 2-10", "< 30 ms", "-", None,
+                                   why))
+    return targets
 
 
 def _ratio_margin(measured: float, goal: float) -> str:
@@ -353,6 +419,7 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     else:
         targets.append(_target("import host / import dagster", "<= 0.20", "-", None,
                                "run with --with-dagster"))
+    targets += _session_targets(results)
     return targets
 
 
@@ -368,7 +435,7 @@ def markdown(results: Mapping[str, Any], previous: str | None) -> str:
     sections = ", ".join(
         f"{name} ({results[name]['measured_at']}, {results[name]['mode']})"
         for name in ("fan", "chain", "multiprocess", "discovery", "import", "memory", "profile",
-                     "tricks", "history")
+                     "tricks", "history", "sessions")
         if name in results
     )
     lines = [
