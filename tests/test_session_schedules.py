@@ -66,7 +66,9 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
         "assets": assets,
         "fail": draw(st.sampled_from([None, *range(len(assets))])),
         "setup": draw(st.lists(st.sampled_from(("s1", "s2_inner", "s2", "r1")), unique=True)),
-        "check": {label: how for label, how in zip(SESSION_LABELS, checks) if how != "ok"},
+        "check": {
+            label: how for label, how in zip(SESSION_LABELS, checks, strict=True) if how != "ok"
+        },
         "teardown": draw(st.lists(st.just("r1"), max_size=1)),
     }
 
