@@ -262,8 +262,8 @@ class Session:
         if infos:
             lines = "\n".join(f"  {info.resource_key!r}: {info.message}" for info in infos)
             message = (
-                f"session {self.session_id}: {len(infos)} session resource(s) failed to go down "
-                f"when it closed:\n{lines}"
+                f"session {self.session_id}: {len(infos)} session resource(s) did not go down "
+                f"cleanly when it closed (or were lost with their worker):\n{lines}"
             )
             log.error("%s", message)
             raise SessionTeardownError(message, infos)
