@@ -463,6 +463,13 @@ class DaskExecutor(RemoteExecutor):
     cannot be stopped; the nanny kills the process). What the run's code prints
     (``sys.stdout``/``sys.stderr``) and logs on a worker comes back with each result, masked,
     and is written or re-emitted in the caller.
+
+    Sessions (:class:`host.Session`, ``supports_sessions``): :meth:`open_session` starts the
+    cluster (or connects to ``address``) once, and every run of the session, also from several
+    threads at once, uses that client. Session-scoped resources stay up in each worker process
+    between runs; :meth:`close_session` tears them down on every worker (reverse order, in its
+    task threads), then closes the client and the LocalCluster it started. Those up in a worker
+    process that died or was restarted during the session are reported then as not torn down.
     """
 
     name: ClassVar[str] = "dask"

@@ -344,6 +344,25 @@ def test_session_resources_of_a_worker_that_died_are_reported_lost_at_close(
     assert_gone(pids)
 
 
+def test_a_session_on_a_running_cluster_connects_once_and_leaves_its_workers_running(
+    files: tuple[str, str], host_dask_address: str
+) -> None:
+    record, control = files
+    config = {"executor": "dask", "executor_config": {"address": host_dask_address}}
+    with Session(**config) as session:
+        for i in range(2):
+            set_control(control, f"run-{i}")
+            assert session.run_assets(USERS, resources(record, control)).success
+        client = session.executor.session_client(session.session_id)  # type: ignore[attr-defined]
+        pids = worker_pids(session)
+        set_control(control, "close")
+    assert client.status == "closed"  # the session's own client, closed with it
+    ups = check_session_lifecycle(read(record), {})
+    assert ups and set(ups.values()) == {1}
+    # The cluster is not the session's: its workers are still there.
+    assert all(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
 # -- property: random schedules of runs and faults ----------------------------------------------
 
 FAULTS = st.one_of(
