@@ -152,16 +152,17 @@ def parse_run_config(run_config: Mapping[str, Any] | None) -> LaunchConfig:
         where = f"['resources'][{key!r}]"
         if isinstance(entry, Mapping) and "scope" in entry:
             scopes[key] = _scope(where, key, entry["scope"])
-            entry = {name: value for name, value in entry.items() if name != "scope"}
-            if not entry:
+            rest = {name: value for name, value in entry.items() if name != "scope"}
+            if not rest:
                 continue
+            entry = rest  # noqa: PLW2901 (the entry without its scope)
         resources[key] = _entry_config(where, key, entry, asset=False)
     return LaunchConfig(assets, resources, section, replaced, scopes)
 
 
 def _scope(where: str, key: str, scope: Any) -> Literal["run", "session"]:
     """A resource's ``scope`` given at launch, checked."""
-    if scope == "run" or scope == "session":
+    if scope in ("run", "session"):
         return "run" if scope == "run" else "session"
     raise ConfigError(
         f"run_config{where}['scope'] is {scope!r}; a resource's scope is 'run' (up once per "

@@ -262,8 +262,8 @@ class Session:
         if infos:
             lines = "\n".join(f"  {info.resource_key!r}: {info.message}" for info in infos)
             message = (
-                f"session {self.session_id}: {len(infos)} session resource(s) failed to go down "
-                f"when it closed:\n{lines}"
+                f"session {self.session_id}: {len(infos)} session resource(s) did not go down "
+                f"cleanly when it closed (or were lost with their worker):\n{lines}"
             )
             log.error("%s", message)
             raise SessionTeardownError(message, infos)
@@ -298,8 +298,8 @@ def _difference(before: tuple[str, Any], after: tuple[str, Any]) -> str:
     old, new = before[1], after[1]
     if isinstance(old, dict) and isinstance(new, dict):
         fields = sorted(k for k in {*old, *new} if old.get(k, _MISSING) != new.get(k, _MISSING))
-        plural = len(fields) != 1
-        return f"field{'s' if plural else ''} {', '.join(map(repr, fields))} differ{'' if plural else 's'}"
+        names = ", ".join(map(repr, fields))
+        return f"fields {names} differ" if len(fields) != 1 else f"field {names} differs"
     return "its config differs"
 
 

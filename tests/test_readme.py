@@ -37,6 +37,20 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_sessions_example_runs_after_the_first(tmp_path: Path) -> None:
+    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), re.DOTALL | re.MULTILINE)
+    (sessions,) = [block for block in blocks if "host.Session(" in block]
+    script = tmp_path / "example.py"  # a script: the session's workers import it
+    script.write_text(f"{blocks[0]}\n{sessions}", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=work, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(work.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("line", "error"),
     [

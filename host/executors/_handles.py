@@ -81,6 +81,8 @@ class Worker:
     busy: str | None = None  # the asset it runs
     started: float = 0.0  # when that asset was sent
     up: list[str] = field(default_factory=list)  # resources up there, in bring-up order
+    #: session-scoped resources up there (a worker kept by a ``host.Session``), in order
+    session_up: list[str] = field(default_factory=list)
     leaving: bool = False  # told to stop, or stopping on its own
     closed: bool = False  # it reported its teardown
     ending: bool = False  # its end is being handled
@@ -89,6 +91,14 @@ class Worker:
     since: float | None = None  # leaving: when its current teardown started (at the latest)
     dropped: bool = False  # killed by the caller before it loaded the run (nothing was up)
     output: list[Stream] = field(default_factory=list)  # its stdout and stderr pipes
+
+    def next_run(self) -> None:
+        """A worker kept by a session takes part in another run: forget the last run's state
+        (not the session resources it holds)."""
+        self.ready = self.leaving = self.closed = self.ending = self.dropped = False
+        self.busy = self.interrupted = self.since = None
+        self.started = 0.0
+        self.up = []
 
     @property
     def pid(self) -> int:

@@ -27,6 +27,7 @@ from host.executors._failures import teardown_errors
 from host.executors._handles import Stream, Worker, how_it_ended
 from host.executors._output import reemit_record
 from host.executors._shipping import ShippedError, loads
+from host.executors._warm import WarmWorkers
 from host.executors._worker import TIMEOUT_SIGNAL
 from host.executors._worker_run import StepResult
 from host.executors.base import RunState
@@ -42,9 +43,14 @@ log = logging.getLogger("host.executors")
 class Pool(CallerRun):
     """One run on a pool of workers (see :class:`~host.executors.MultiprocessExecutor`)."""
 
-    def __init__(self, run: RunState, config: MultiprocessConfig) -> None:
+    def __init__(
+        self, run: RunState, config: MultiprocessConfig, warm: WarmWorkers | None = None
+    ) -> None:
         super().__init__(run, config.grace_period)
         self.config = config
+        #: The session's idle workers, when the run is part of a session (``host.Session``):
+        #: the run takes its workers there first, and gives back those that tore it down.
+        self.warm = warm
         self.workers: list[Worker] = []
         self.startup_error: BaseException | None = None
         # SIGINT/SIGTERM act between messages, never in the middle of one (which would lose
@@ -61,7 +67,15 @@ class Pool(CallerRun):
         context = multiprocessing.get_context(self.config.start_method)
         with self.signals:
             try:
-                for index in range(count):
+                if self.warm is not None:
+                    for worker in self.warm.take(count):
+                        self.workers.append(worker)
+                        try:
+                            worker.send(("load", payload))
+                        except OSError:
+                            self._ended(worker)
+                while len(self.workers) < count:
+                    index = len(self.workers) if self.warm is None else self.warm.next_index()
                     self._start(context, payload, index)
                     self.signals.deliver()
                 self._schedule()
@@ -107,6 +121,13 @@ class Pool(CallerRun):
 
     def _live(self) -> list[Worker]:
         return [w for w in self.workers if not w.gone]
+
+    def _in_run(self) -> list[Worker]:
+        """The workers still taking part in the run: alive, and (for a session's) not done
+        tearing it down yet."""
+        if self.warm is None:
+            return self._live()
+        return [w for w in self.workers if not w.gone and not w.closed]
 
     def _schedule(self) -> None:
         """Send ready assets to idle workers and collect results, until nothing can run."""
@@ -229,7 +250,7 @@ class Pool(CallerRun):
             if not idle or self.ended_by is not None:
                 return
             # Prefer a worker that already has the asset's resources up.
-            worker = (self.best_placed(key, {w: w.up for w in idle}) or idle)[0]
+            worker = (self.best_placed(key, {w: [*w.up, *w.session_up] for w in idle}) or idle)[0]
             self.frontier.start(key)
             worker.busy = key
             worker.started = time.perf_counter()
@@ -256,13 +277,20 @@ class Pool(CallerRun):
                     worker.send(("stop",))
             if worker.busy is None and worker.since is None:
                 worker.since = now
-        while live := self._live():
+        while live := self._in_run():
             self._wait(live, self._wakeup(run_timeout=False))
             self._check_workers()
 
     def _reap(self) -> None:
-        """Make sure no worker process outlives the run, whatever happened."""
+        """Make sure no worker process outlives the run, whatever happened; in a session,
+        the workers that tore the run down are given back for the next run instead."""
+        kept = []
+        if self.warm is not None:
+            kept = [w for w in self.workers if w.closed and not w.gone and w.process.is_alive()]
+            self.warm.give_back(kept, self.run.secrets)
         for worker in self.workers:
+            if worker in kept:
+                continue
             process = worker.process
             if process.pid is not None and process.is_alive():
                 process.kill()
@@ -310,7 +338,10 @@ class Pool(CallerRun):
             return False
         kind = message[0]
         if kind == "event":
-            if self.emit(message[1], worker.up) and worker.leaving:  # the next teardown starts
+            event = message[1]
+            if isinstance(event, ResourceEvent) and event.scope == "session":
+                self.emit(event, worker.session_up)  # (they go down when the session closes)
+            elif self.emit(event, worker.up) and worker.leaving:  # the next teardown starts
                 worker.since = time.monotonic()
         elif kind == "log":
             reemit_record(message[1], self.run.secrets)
@@ -328,6 +359,10 @@ class Pool(CallerRun):
         elif kind == "closed":
             self.run.record_teardown_errors(teardown_errors(message[1]))
             worker.closed = True
+        elif kind == "ended":  # it ended the session here (the run was interrupted there)
+            if self.warm is not None:
+                self.warm.lost.extend(teardown_errors(message[1]))
+            worker.session_up.clear()
         elif kind == "failed":
             failure: ShippedError = message[1]
             if self.startup_error is None:
@@ -375,7 +410,8 @@ class Pool(CallerRun):
                 f"error says why. (A common cause: a script that starts a run outside "
                 f"`if __name__ == '__main__':`, since each worker imports the main module.)"
             )
-        lost = list(worker.up)
+        lost = [*worker.session_up, *worker.up]
+        worker.session_up.clear()
         if worker.busy is not None:
             key, worker.busy = worker.busy, None
             not_torn = f" Resources up there were not torn down: {', '.join(lost)}." if lost else ""

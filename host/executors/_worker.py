@@ -8,6 +8,13 @@ Protocol, over one duplex pipe per worker, each message a cloudpickled tuple:
   the asset was interrupted), ``("closed", [ShippedError])`` after its teardown, or
   ``("failed", ShippedError)`` if it could not load the run.
 
+In a :class:`host.Session` (the run's payload has a ``session_id``) the worker stays for the
+next run after ``("closed", ...)``: the caller sends ``("load", payload)`` (the worker answers as
+for its first run) or ``("end",)``; then, or when the pipe ends, or on SIGINT, SIGTERM or SIGHUP
+between runs, or when a run here was interrupted, it tears down the session's resources in
+this process (``host._session_resources``), sends their events and ``("ended",
+[ShippedError])``, and exits.
+
 The worker tears down everything it brought up when it is told to stop, when the caller goes
 away (end of file on the pipe), and on SIGINT (KeyboardInterrupt), SIGTERM or SIGHUP (SystemExit
 of 128 + the signal number), which interrupt an asset that is running. While it tears down it
@@ -43,11 +50,13 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
-from host._events import Event
+from host._events import ErrorInfo, Event
 from host._interrupts import TERMINATING, SignalExit
+from host._secrets import mask_error, mask_event
+from host._session_resources import close_session_resources
 from host._timeouts import DeadlineExceeded
 from host.executors._output import LogForwarder
-from host.executors._shipping import dumps, loads
+from host.executors._shipping import ShippedError, dumps, loads
 from host.executors._worker_run import StepResult, WorkerRun
 
 __all__ = ["TIMEOUT_SIGNAL", "main"]
@@ -170,26 +179,62 @@ def _exit_now() -> None:
     os._exit(0)
 
 
+def _install_handlers() -> None:
+    """SIGINT raises KeyboardInterrupt, SIGTERM/SIGHUP SignalExit, SIGUSR1 stops an asset."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in TERMINATING:  # SIGTERM, SIGHUP
+        signal.signal(signum, _sigterm)
+    signal.signal(TIMEOUT_SIGNAL, _Running.timeout)
+
+
+def _ignore_signals() -> None:
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def main(
     conn: Connection,
     payload: bytes,
     stdout: Connection | None = None,
     stderr: Connection | None = None,
 ) -> None:
-    """Take part in one run: load it, run assets on request, tear down, report, exit.
+    """Take part in one run (or, in a :class:`host.Session`, in each run the caller sends
+    until the session ends): load it, run assets on request, tear down, report, exit.
 
     Args:
         conn: the message pipe to the caller.
-        payload: the pickled :class:`~host.executors.RunPayload`.
+        payload: the pickled :class:`~host.executors.RunPayload` of the first run.
         stdout / stderr: write ends of the pipes the caller reads this process's output from
             (file descriptors 1 and 2 are pointed at them); ``None``: keep the inherited ones.
     """
     _redirect(stdout, stderr)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for signum in TERMINATING:  # SIGTERM, SIGHUP
-        signal.signal(signum, _sigterm)
-    signal.signal(TIMEOUT_SIGNAL, _Running.timeout)
     channel = _Channel(conn)
+    lingering = 0
+    session: str | None = None
+    secrets: Collection[str] = ()
+    while True:
+        _install_handlers()
+        outcome = _one_run(channel, payload)
+        if outcome is None:  # it could not load the run
+            break
+        run, error = outcome
+        session, secrets = run.payload.session_id, run.runtime.secrets
+        lingering += run.report_lingering_threads(f"worker process {os.getpid()}")
+        if session is None or channel.broken or error is not None:
+            break  # (an interrupt or a signal here ends the session here too)
+        message = _between_runs(channel)
+        if message[0] != "load":
+            break
+        payload = message[1]
+    if session is not None:
+        _end_session(channel, session, secrets)
+    conn.close()
+    if lingering:
+        _exit_now()
+
+
+def _one_run(channel: _Channel, payload: bytes) -> tuple[WorkerRun, BaseException | None] | None:
+    """Load one run, serve it, tear it down and say so; ``None`` if it could not be loaded."""
     known: list[Collection[str]] = [()]  # the run's secrets here, once the run is loaded
     try:
         loaded = loads(payload)
@@ -197,8 +242,9 @@ def main(
         run = _Running.run = WorkerRun(loaded, channel.event)
         known[0] = run.runtime.secrets  # grows as resources come up (EnvVars read here)
     except BaseException as exc:
-        channel.send(("failed", WorkerRun.pack(exc, known[0])))
-        return
+        with suppress(OSError):
+            channel.send(("failed", WorkerRun.pack(exc, known[0])))
+        return None
     error: BaseException | None = None
     try:
         channel.send(("ready",))
@@ -206,15 +252,41 @@ def main(
     except BaseException as exc:
         error = exc
     finally:
-        for signum in _SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-    try:
-        failures = run.close(error)
-    finally:
-        lingering = run.report_lingering_threads(f"worker process {os.getpid()}")
+        _ignore_signals()
+    failures = run.close(error)
     if not channel.broken:
         with suppress(OSError):
             channel.send(("closed", failures))
-    conn.close()
-    if lingering:
-        _exit_now()
+    return run, error
+
+
+def _between_runs(channel: _Channel) -> tuple[Any, ...]:
+    """Wait for the session's next run (``("load", payload)``); anything else, the end of the
+    pipe, SIGINT, SIGTERM or SIGHUP ends the session here (``("end",)``)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in TERMINATING:
+        signal.signal(signum, _sigterm)
+    try:
+        return channel.recv()
+    except BaseException:
+        return ("end",)
+    finally:
+        _ignore_signals()
+
+
+def _end_session(channel: _Channel, session: str, secrets: Collection[str]) -> None:
+    """Tear down the session's resources here (signals ignored), report, ``("ended", ...)``."""
+    _ignore_signals()
+    pid = os.getpid()
+    failures = close_session_resources(
+        session, lambda event: channel.event(mask_event(event, secrets))
+    )
+    shipped = [
+        ShippedError.pack(
+            error, mask_error(ErrorInfo.from_exception(error, error.resource_key), secrets), pid
+        )
+        for error in failures
+    ]
+    if not channel.broken:
+        with suppress(OSError):
+            channel.send(("ended", shipped))

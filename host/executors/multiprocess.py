@@ -8,12 +8,16 @@ setup is paid once per worker, not once per asset. The caller's process brings u
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
+from host._errors import ResourceTeardownError
+from host._events import Event
 from host.executors._caller import INTERRUPT_GRACE
 from host.executors._pool import Pool
+from host.executors._warm import WarmWorkers
 from host.executors.base import ExecutorConfig, RemoteExecutor, RunState
 
 __all__ = ["MultiprocessConfig", "MultiprocessExecutor"]
@@ -102,11 +106,36 @@ class MultiprocessExecutor(RemoteExecutor):
     worker is done is logged as a warning (logger ``host.executors``, naming the thread and
     the resource or asset that started it); the worker does not wait for it, and the run does
     not fail because of it.
+
+    Sessions: in a :class:`host.Session` the workers a run started stay, idle, for the next
+    run of the session (each then loads that run, and tears it down at its end as usual);
+    session-scoped resources stay up in them between runs. A run takes the idle workers with
+    session resources up first and starts more if it needs them. A worker that dies between
+    runs is replaced by the next run that needs one; the session resources it held are
+    reported when the session closes (``SessionTeardownError``). Closing the session tells
+    every worker to tear its session resources down and exit, and waits for each.
     """
 
     name: ClassVar[str] = "multiprocess"
     Config: ClassVar[type[ExecutorConfig]] = MultiprocessConfig
+    supports_sessions: ClassVar[bool] = True
+
+    def __init__(self, config: Mapping[str, Any] | ExecutorConfig | None = None) -> None:
+        super().__init__(config)
+        self._sessions: dict[str, WarmWorkers] = {}
+
+    def open_session(self, session_id: str) -> None:
+        """Keep the session's workers between its runs (started by its first runs)."""
+        self._sessions[session_id] = WarmWorkers(session_id)
 
     def execute(self, run: RunState) -> None:
         assert isinstance(self.config, MultiprocessConfig)
-        Pool(run, self.config).execute()
+        warm = None if run.session_id is None else self._sessions.get(run.session_id)
+        Pool(run, self.config, warm).execute()
+
+    def close_session(
+        self, session_id: str, emit: Callable[[Event], None]
+    ) -> list[ResourceTeardownError]:
+        """End the session's workers: each tears its session resources down and exits."""
+        warm = self._sessions.pop(session_id, None)
+        return [] if warm is None else warm.close(emit)

@@ -16,7 +16,9 @@ class DaskConfig(ExecutorConfig):
 
     Attributes:
         address: the address of a running Dask scheduler (``tcp://host:8786``). Default: none,
-            and the run starts a ``LocalCluster`` of its own, and closes it when it ends.
+            and the run starts a ``LocalCluster`` of its own, and closes it when it ends (in a
+            :class:`host.Session`, the session starts one for all its runs and closes it when
+            it closes).
         n_workers: worker processes of the run's own LocalCluster (default: the CPU count).
         threads_per_worker: threads in each of them (default 1). With more than one, assets
             in one worker process run concurrently and share that process's resources, which

@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from distributed import Client, Future, LocalCluster, as_completed, wait
 from distributed.scheduler import KilledWorker
 
-from host import Event, ExecutorConfig, RunState, WorkerDiedError, WorkerError
+from host import (
+    Event,
+    ExecutorConfig,
+    ResourceEvent,
+    ResourceTeardownError,
+    RunState,
+    WorkerDiedError,
+    WorkerError,
+)
 from host.executors import (
     INTERRUPT_GRACE,
     CallerRun,
     RemoteExecutor,
+    distribution_of,
     forward_output,
     signals_held,
     teardown_errors,
+    track_up,
 )
 from host_plugin_dask._config import DaskConfig
 from host_plugin_dask._worker import (
     TOPIC,
     RunPlugin,
+    SessionPlugin,
+    SessionTeardownResult,
     TaskResult,
     TeardownResult,
     close_run,
+    close_session_here,
     interrupt_run,
     run_asset,
 )
@@ -38,12 +52,141 @@ __all__ = ["DaskExecutor"]
 _SCATTER_ABOVE = 1 << 20
 
 
+def _log_entries(
+    client: Client, keep: Callable[[dict[str, Any]], bool]
+) -> dict[tuple[str, int], list[str]]:
+    """(worker address, pid) -> resources up there, replayed from the scheduler's log (the
+    messages ``keep`` says are of interest)."""
+    up: dict[tuple[str, int], list[str]] = {}
+    for _, message in client.get_events(TOPIC):
+        if not keep(message):
+            continue
+        keys = up.setdefault((message["address"], message["pid"]), [])
+        if message["phase"] == "yield_enter" and message["ok"]:
+            keys.append(message["resource"])
+        elif message["phase"] == "yield_exit" and message["resource"] in keys:
+            keys.remove(message["resource"])
+    return up
+
+
+class _KeptCluster:
+    """What a session keeps on Dask: its client (and the LocalCluster it started), and what
+    its runs left up where.
+
+    Attributes:
+        session_id: the session.
+        client: the client every run of the session uses.
+        up_at: worker address -> the session resources up there (from the runs' events), a
+            soft placement preference for later runs.
+        classes: session-scoped resource key -> its class, to name it in a report of a loss.
+        secrets: the secrets the session's runs knew here, masked in what its close writes.
+    """
+
+    def __init__(self, session_id: str, config: DaskConfig) -> None:
+        self.session_id = session_id
+        self.plugin_name = f"host-session-{session_id}"
+        self.lock = threading.Lock()
+        self.up_at: dict[str, list[str]] = {}
+        self.classes: dict[str, type] = {}
+        self.secrets: set[str] = set()
+        self._stack = contextlib.ExitStack()
+        try:
+            self.client = self._stack.enter_context(_client(config))
+            self.client.register_plugin(SessionPlugin(session_id), name=self.plugin_name)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def admit(self, run: RunState) -> None:
+        """Remember what ``run`` may leave up for the session."""
+        with self.lock:
+            for key, node in run.resources.nodes.items():
+                if node.scope == "session":
+                    self.classes[key] = type(node.resource)
+            self.secrets.update(run.secrets)
+
+    def placement(self, run_up: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Worker address -> what is up there for a run: its own resources and the
+        session's."""
+        with self.lock:
+            addresses = sorted({*run_up, *self.up_at})
+            return {a: [*run_up.get(a, []), *self.up_at.get(a, [])] for a in addresses}
+
+    def note(self, address: str, event: ResourceEvent) -> None:
+        """A session resource came up or went down in the worker at ``address``."""
+        with self.lock:
+            track_up(self.up_at.setdefault(address, []), event)
+
+    def close(self, emit: Callable[[Event], None]) -> list[ResourceTeardownError]:
+        """Close the session on every worker, then the client (and the LocalCluster)."""
+        try:
+            with signals_held():  # a signal now waits until every worker has torn down
+                return self._close_everywhere(emit)
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.unregister_worker_plugin(self.plugin_name)
+            self._stack.close()
+
+    def _close_everywhere(self, emit: Callable[[Event], None]) -> list[ResourceTeardownError]:
+        results: dict[str, Any] = self.client.run(
+            close_session_here, self.session_id, on_error="return"
+        )
+        errors: list[ResourceTeardownError] = []
+        answered: set[tuple[str, int]] = set()
+        for address in sorted(results):
+            result = results[address]
+            if isinstance(result, SessionTeardownResult):
+                for event in result.events:
+                    emit(event)
+                forward_output(result.output, self.secrets)
+                errors.extend(teardown_errors(result.failures))
+                answered.add((address, result.pid))
+        # Workers that did not answer (lost, restarted by their nanny) tore nothing down: what
+        # was up there for the session is in the scheduler's log.
+        logged = _log_entries(
+            self.client,
+            lambda m: m.get("session") == self.session_id and m.get("scope") == "session",
+        )
+        for (address, pid), keys in sorted(logged.items()):
+            if not keys or (address, pid) in answered:
+                continue
+            answer = results.get(address)
+            why = (
+                f"closing the session there failed: {answer!r}"
+                if isinstance(answer, BaseException)
+                else "the worker process is gone (it died or was restarted during the session)"
+            )
+            where = f"it was up in Dask worker process {pid} ({address}), and {why}"
+            errors.extend(self._lost(key, where) for key in reversed(keys))
+        return errors
+
+    def _lost(self, key: str, why: str) -> ResourceTeardownError:
+        """Session resource ``key``, left up in a worker process that is gone (the wording of
+        :func:`host.executors.not_torn_down`)."""
+        cls = self.classes.get(key)
+        name = f"{cls.__module__}.{cls.__qualname__}" if cls is not None else "(unknown class)"
+        return ResourceTeardownError(
+            f"resource {key!r} ({name}) was not torn down: {why}.",
+            resource_key=key,
+            resource_class=name,
+            phase="teardown",
+            distribution=distribution_of(cls) if cls is not None else None,
+        )
+
+
 class _DaskRun(CallerRun):
     """One run on a Dask client: submit ready assets, collect results, end the run everywhere."""
 
-    def __init__(self, run: RunState, client: Client, grace: float = INTERRUPT_GRACE) -> None:
+    def __init__(
+        self,
+        run: RunState,
+        client: Client,
+        grace: float = INTERRUPT_GRACE,
+        session: _KeptCluster | None = None,
+    ) -> None:
         super().__init__(run, grace)
         self.client = client
+        self.session = session
         self.plugin_name = f"host-run-{run.run_id}"
         self.scattered: dict[str, Future[bytes]] = {}  # large outputs, sent to the cluster once
         self.pending: dict[object, str] = {}  # dask key -> asset key
@@ -133,7 +276,10 @@ class _DaskRun(CallerRun):
             placement: dict[str, Any] = {}
             # A soft preference for the workers that already have most of the asset's
             # resources up: without it Dask could bring them up in one more process.
-            if preferred := self.best_placed(key, dict(sorted(self.up_at.items()))):
+            up = dict(sorted(self.up_at.items()))
+            if self.session is not None:
+                up = self.session.placement(up)
+            if preferred := self.best_placed(key, up):
                 placement = {"workers": preferred, "allow_other_workers": True}
             self.started[key] = time.perf_counter()
             future = self.client.submit(
@@ -207,7 +353,13 @@ class _DaskRun(CallerRun):
     def _emit(self, address: str, events: list[Event]) -> None:
         up = self.up_at.setdefault(address, [])
         for event in events:
-            self.emit(event, up)
+            if isinstance(event, ResourceEvent) and event.scope == "session":
+                # Kept up by the session, not the run: the session's close accounts for it.
+                if self.session is not None:
+                    self.session.note(address, event)
+                self.emit(event)
+            else:
+                self.emit(event, up)
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -247,17 +399,12 @@ class _DaskRun(CallerRun):
                 self.lost(keys, f"it was up in Dask worker process {pid} ({address}), and {why}")
 
     def _up_by_log(self) -> dict[tuple[str, int], list[str]]:
-        """(worker address, pid) -> resources up there, replayed from the scheduler's log."""
-        up: dict[tuple[str, int], list[str]] = {}
-        for _, message in self.client.get_events(TOPIC):
-            if message.get("run") != self.run.run_id:
-                continue
-            keys = up.setdefault((message["address"], message["pid"]), [])
-            if message["phase"] == "yield_enter" and message["ok"]:
-                keys.append(message["resource"])
-            elif message["phase"] == "yield_exit" and message["resource"] in keys:
-                keys.remove(message["resource"])
-        return up
+        """(worker address, pid) -> the run's resources up there, replayed from the scheduler's
+        log (session resources are the session's close's to account for)."""
+        run_id = self.run.run_id
+        return _log_entries(
+            self.client, lambda m: m.get("run") == run_id and m.get("scope") != "session"
+        )
 
 
 class DaskExecutor(RemoteExecutor):
@@ -316,6 +463,13 @@ class DaskExecutor(RemoteExecutor):
     cannot be stopped; the nanny kills the process). What the run's code prints
     (``sys.stdout``/``sys.stderr``) and logs on a worker comes back with each result, masked,
     and is written or re-emitted in the caller.
+
+    Sessions (:class:`host.Session`, ``supports_sessions``): :meth:`open_session` starts the
+    cluster (or connects to ``address``) once, and every run of the session, also from several
+    threads at once, uses that client. Session-scoped resources stay up in each worker process
+    between runs; :meth:`close_session` tears them down on every worker (reverse order, in its
+    task threads), then closes the client and the LocalCluster it started. Those up in a worker
+    process that died or was restarted during the session are reported then as not torn down.
     """
 
     name: ClassVar[str] = "dask"
@@ -327,10 +481,62 @@ class DaskExecutor(RemoteExecutor):
         assert isinstance(self.config, DaskConfig)
         return self.config.address is None
 
+    supports_sessions: ClassVar[bool] = True
+
+    def __init__(self, config: Mapping[str, Any] | ExecutorConfig | None = None) -> None:
+        super().__init__(config)
+        self._sessions: dict[str, _KeptCluster] = {}
+        self._sessions_lock = threading.Lock()
+
     def execute(self, run: RunState) -> None:
         assert isinstance(self.config, DaskConfig)
-        with _client(self.config) as client:
-            _DaskRun(run, client, self.config.grace_period).execute()
+        if run.session_id is None:
+            with _client(self.config) as client:
+                _DaskRun(run, client, self.config.grace_period).execute()
+            return
+        kept = self._kept(run.session_id)
+        kept.admit(run)
+        _DaskRun(run, kept.client, self.config.grace_period, kept).execute()
+
+    def open_session(self, session_id: str) -> None:
+        """Start the session's cluster (a ``LocalCluster``, unless ``address`` is given) and
+        its client, which every run of the session uses until :meth:`close_session`."""
+        assert isinstance(self.config, DaskConfig)
+        with self._sessions_lock:
+            if session_id in self._sessions:
+                return
+            self._sessions[session_id] = _KeptCluster(session_id, self.config)
+
+    def close_session(
+        self, session_id: str, emit: Callable[[Event], None]
+    ) -> list[ResourceTeardownError]:
+        """Tear down the session's resources on every worker (reverse order of bring-up in
+        each, in its task threads), then close the session's client and the LocalCluster it
+        started. Session resources up in a worker process that is gone (it died, or its nanny
+        restarted it) are reported as not torn down."""
+        with self._sessions_lock:
+            kept = self._sessions.pop(session_id, None)
+        if kept is None:
+            return []
+        return kept.close(emit)
+
+    def session_client(self, session_id: str) -> Client:
+        """The Dask client of open session ``session_id`` (to look at its cluster).
+
+        Raises:
+            KeyError: no such session is open on this executor.
+        """
+        return self._kept(session_id).client
+
+    def _kept(self, session_id: str) -> _KeptCluster:
+        with self._sessions_lock:
+            kept = self._sessions.get(session_id)
+        if kept is None:
+            raise KeyError(
+                f"session {session_id!r} is not open on this dask executor (open_session was "
+                f"not called, or the session closed); run it through host.Session."
+            )
+        return kept
 
 
 @contextmanager

@@ -23,28 +23,39 @@ written below Python (C code writing to file descriptor 2) is not captured on Da
 Events go back to the caller with each task's result. Resources coming up and going down are
 also logged on the scheduler (topic :data:`TOPIC`) before the asset goes on, so the caller can
 tell what was left up in a worker process that died in the middle of an asset.
+
+Sessions (:class:`host.Session`): a run of a session brings its session-scoped resources up
+into this process's store of the session (``host.executors`` keeps it, found by the session's
+id), where later runs of the session in this process find them. A :class:`SessionPlugin`
+registered when the session opens holds nothing but the session's id; the session ends here
+with :func:`close_session_here` (``Client.run``, in the task thread pool: reverse order of
+bring-up), or, if that call never came, in the plugin's ``teardown`` when the worker closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
 from distributed.utils import sync
 
-from host import Event, ResourceEvent
+from host import ErrorInfo, Event, ResourceEvent, ResourceTeardownError
 from host.executors import (
     CapturedOutput,
     RunPayload,
     ShippedError,
     StepResult,
     WorkerRun,
+    close_session_resources,
     loads,
+    mask,
     teardown_due,
 )
 
@@ -54,9 +65,12 @@ if TYPE_CHECKING:
 __all__ = [
     "TOPIC",
     "RunPlugin",
+    "SessionPlugin",
+    "SessionTeardownResult",
     "TaskResult",
     "TeardownResult",
     "close_run",
+    "close_session_here",
     "interrupt_run",
     "run_asset",
 ]
@@ -106,6 +120,107 @@ class TeardownResult:
     stuck: bool = False
 
 
+@dataclass(frozen=True)
+class SessionTeardownResult:
+    """What closing a session on one worker gave.
+
+    Attributes:
+        failures: the teardown failures of its session resources, in order.
+        events: the teardown events, in order (``run_id`` is the session's), masked.
+        pid: the worker process.
+        output: what the teardowns wrote and logged there (see TaskResult), masked.
+    """
+
+    failures: list[ShippedError] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    pid: int = 0
+    output: list[tuple[str, Any]] = field(default_factory=list)
+
+
+#: Session id -> the secrets of its runs in this process (one growing set per run), masked in
+#: what the session's close reports from here.
+_SESSION_SECRETS: dict[str, list[set[str]]] = {}
+_SESSION_SECRETS_LOCK = threading.Lock()
+
+
+def _note_session_secrets(session_id: str, secrets: set[str]) -> None:
+    with _SESSION_SECRETS_LOCK:
+        _SESSION_SECRETS.setdefault(session_id, []).append(secrets)
+
+
+def _masked_info(info: ErrorInfo, secrets: Collection[str]) -> ErrorInfo:
+    if not secrets:
+        return info
+    return dataclasses.replace(
+        info, message=mask(info.message, secrets), traceback=mask(info.traceback, secrets)
+    )
+
+
+def _masked_event(event: Event, secrets: Collection[str]) -> Event:
+    error = getattr(event, "error", None)
+    if not isinstance(error, ErrorInfo) or not secrets:
+        return event
+    changes: dict[str, Any] = {"error": _masked_info(error, secrets)}
+    return dataclasses.replace(event, **changes)
+
+
+def _close_session(session_id: str) -> SessionTeardownResult:
+    """Tear down session ``session_id``'s resources in this process (reverse order of
+    bring-up; nothing if none came up here), in this thread; report what happened, masked."""
+    with _SESSION_SECRETS_LOCK:
+        secrets: set[str] = set().union(*_SESSION_SECRETS.pop(session_id, []))
+    events: list[Event] = []
+    output = CapturedOutput(secrets)
+    output.install()
+    try:
+        failures: list[ResourceTeardownError] = close_session_resources(session_id, events.append)
+    finally:
+        output.uninstall()
+    pid = os.getpid()
+    shipped = [
+        ShippedError.pack(
+            error, _masked_info(ErrorInfo.from_exception(error, error.resource_key), secrets), pid
+        )
+        for error in failures
+    ]
+    return SessionTeardownResult(
+        shipped, [_masked_event(event, secrets) for event in events], pid, output.take()
+    )
+
+
+class SessionPlugin(WorkerPlugin):
+    """A session on one Dask worker: closes what the session left up here if the worker closes
+    (or the plugin is removed) before :func:`close_session_here` came.
+
+    Args:
+        session_id: the session.
+    """
+
+    idempotent = False
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+
+    def setup(self, worker: Worker) -> None:
+        self._worker = worker
+
+    async def teardown(self, worker: Worker) -> None:
+        """Dask removes the plugin (the session closed) or closes the worker."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):  # the worker is going; nobody to report to
+            await loop.run_in_executor(worker.executors["default"], _close_session, self.session_id)
+
+
+async def close_session_here(session_id: str, dask_worker: Worker) -> SessionTeardownResult:
+    """``Client.run`` target: close session ``session_id`` on this worker, in its task thread
+    pool (where its session resources were brought up)."""
+    loop = asyncio.get_running_loop()
+    result: SessionTeardownResult = await loop.run_in_executor(
+        dask_worker.executors["default"], _close_session, session_id
+    )
+    return result
+
+
 class RunPlugin(WorkerPlugin):
     """The run's state on one Dask worker: created lazily, closed once.
 
@@ -122,6 +237,7 @@ class RunPlugin(WorkerPlugin):
         self._closed = False
         self._interrupted = False
         self._output: CapturedOutput | None = None
+        self._session_id: str | None = None
 
     def setup(self, worker: Worker) -> None:
         self._worker = worker
@@ -144,6 +260,8 @@ class RunPlugin(WorkerPlugin):
                 "resource": event.resource_key,
                 "phase": event.phase,
                 "ok": event.error is None,
+                "scope": event.scope,
+                "session": self._session_id,
             }
             with contextlib.suppress(Exception):  # best effort: never fail a resource phase
                 sync(
@@ -175,7 +293,10 @@ class RunPlugin(WorkerPlugin):
                     raise KeyboardInterrupt(f"the run was interrupted; asset {key!r} not run")
                 if self._run is None:
                     payload: RunPayload = loads(self._payload)
+                    self._session_id = payload.session_id
                     self._run = WorkerRun(payload, self._emit, threads=True)
+                    if payload.session_id is not None:
+                        _note_session_secrets(payload.session_id, self._run.runtime.secrets)
                     self._output = CapturedOutput(self._run.runtime.secrets)
                     self._output.install()
                 run = self._run
