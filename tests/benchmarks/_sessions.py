@@ -14,7 +14,7 @@ Reported: the median of runs 2-10 of each session against the median separate ca
 goal: at least 4x faster), and with the resource session-scoped the setups counted over the
 10 runs (goal: exactly 2) and the median of its runs 2-10 (goal: under 30 ms), as a ratio to
 the separate calls too. If ``tests/benchmarks/_sessions_dask.py`` exists, its
-``run_sessions_dask(repetitions)`` figures are included under ``dask``.
+``dask_sessions(10)`` figures are included under ``dask``.
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ def run_sessions(repetitions: int) -> dict[str, Any]:
     if importlib.util.find_spec("tests.benchmarks._sessions_dask") is not None:
         from tests.benchmarks import _sessions_dask
 
-        run_dask = getattr(_sessions_dask, "run_sessions_dask", None)
+        run_dask = getattr(_sessions_dask, "dask_sessions", None)
         figures["dask"] = (
-            run_dask(repetitions)
+            run_dask(RUNS)
             if callable(run_dask)
-            else {"skipped": "tests/benchmarks/_sessions_dask.py has no run_sessions_dask"}
+            else {"skipped": "tests/benchmarks/_sessions_dask.py has no dask_sessions"}
         )
     return figures
