@@ -242,9 +242,9 @@ class Recording:
         row["plugins"] = _plugin_versions()
         columns = ", ".join(row)
         marks = ", ".join(f":{name}" for name in row)
-        with transaction(conn):
-            conn.execute("DELETE FROM runs WHERE run_id = ?", (self.run_id,))
-            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", row)
+        # One statement, so its own transaction: REPLACE deletes a row of the same run id
+        # (and, by the foreign keys' ON DELETE CASCADE, what was stored with it) first.
+        conn.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row)
 
     def _end(self, events: Sequence[Event], outcome: str, reason: str | None) -> None:
         def job(conn: sqlite3.Connection) -> None:
