@@ -143,9 +143,12 @@ def get_run(path: Path, run_id: str) -> RunRecord:
                 (found,),
             ).fetchall()
             status, pid, started, finished, duration = columns
-            assets = asset_rows_of(
-                run["planned"], status, pid, started, finished, duration, details
-            )
+            assets = [
+                {"run_id": found, **row}
+                for row in asset_rows_of(
+                    run["planned"], status, pid, started, finished, duration, details
+                )
+            ]
         resources = [
             dict(row)
             for row in conn.execute(
