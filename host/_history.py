@@ -5,22 +5,22 @@ write: when it starts (the run's row, marked running, with the pid and the start
 process, so a run whose process was killed shows as interrupted) and when it ends (every asset
 and resource lifecycle event, from the run's own events, masked, in one transaction: the
 assets as a few packed columns, :mod:`host._history_rows`). The writer masks every text with
-the run's secrets before it is stored. A database that cannot be
-written (corrupt, locked, from a newer host) costs the run nothing but one warning line on the
-``host.history`` logger. :func:`flush` waits for what was handed over; it runs at interpreter
-exit, and ``host run`` and the history commands call it.
+the run's secrets before it is stored. A database that cannot be written (corrupt, locked,
+from a newer host) costs the run nothing but one warning line on the ``host.history`` logger.
+:func:`flush` waits for what was handed over (writing what the writer thread has not started
+itself); it runs at interpreter exit, and ``host run`` and the history commands call it.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import contextvars
 import functools
 import json
 import logging
 import os
-import queue
 import socket
 import sqlite3
 import threading
@@ -90,28 +90,54 @@ def process_start(pid: int) -> str | None:
 
 
 class _Writer:
-    """One database file's writer thread in this process: takes jobs in order, one at a time."""
+    """One database file's writer in this process: runs the jobs handed to it in order, one at
+    a time, on its own thread, or on the thread that waits for them (:meth:`drain`): a thread
+    that has to wait for the record anyway writes it itself rather than sleep while another
+    thread is woken to do it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.jobs: queue.Queue[Callable[[_Writer], None] | None] = queue.Queue()
         self.conn: sqlite3.Connection | None = None
+        self._pending: collections.deque[Callable[[_Writer], None]] = collections.deque()
+        self._handed = threading.Condition()  # guards _pending; notified when a job is put
+        self._running = threading.Lock()  # held while jobs are taken and run
         self.thread = threading.Thread(
             target=self._loop, name=f"host history writer ({path})", daemon=True
         )
         self.thread.start()
 
+    def put(self, job: Callable[[_Writer], None]) -> None:
+        """Hand ``job`` over; it runs after every job handed over before it."""
+        with self._handed:
+            self._pending.append(job)
+            self._handed.notify()
+
+    def drain(self) -> None:
+        """Run every job handed over and not yet run, in this thread, after the one running
+        now (if any) has finished: on return, everything handed over before is done."""
+        with self._running:
+            while self._run_next():
+                pass
+
     def _loop(self) -> None:
         while True:
-            job = self.jobs.get()
-            try:
-                if job is not None:
-                    job(self)
-            except Exception as exc:  # the job reports its own failure; the writer goes on
-                _log.debug("history job failed: %s", describe_exception(exc))
-                self._reset()
-            finally:
-                self.jobs.task_done()
+            with self._handed:
+                while not self._pending:
+                    self._handed.wait()
+            self.drain()
+
+    def _run_next(self) -> bool:
+        # Taken only while _running is held, so the jobs run in order, one at a time.
+        with self._handed:
+            if not self._pending:
+                return False
+            job = self._pending.popleft()
+        try:
+            job(self)
+        except Exception as exc:  # the job reports its own failure; the writer goes on
+            _log.debug("history job failed: %s", describe_exception(exc))
+            self._reset()
+        return True
 
     def connection(self) -> sqlite3.Connection:
         """The writer's connection, opened (and the schema migrated) on first use."""
@@ -161,11 +187,12 @@ os.register_at_fork(after_in_child=_forked)
 
 def flush(path: Path | None = None) -> None:
     """Wait until everything handed to the writer of ``path`` (default: every writer) is
-    written, or has failed and been reported."""
+    written, or has failed and been reported: what its thread has not yet started is written
+    by the calling thread (see :meth:`_Writer.drain`)."""
     with _writers_lock:
         writers = [w for p, w in _writers.items() if path is None or p == path]
     for writer in writers:
-        writer.jobs.join()
+        writer.drain()
 
 
 atexit.register(flush)
@@ -203,7 +230,7 @@ class Recording:
         self.secrets = tuple(secrets)
         self.failed = False
         self._writer = _writer(path)
-        self._writer.jobs.put(self._guarded(self._start))
+        self._writer.put(self._guarded(self._start))
 
     @property
     def run_id(self) -> str:
@@ -290,7 +317,7 @@ class Recording:
                     ),
                 )
 
-        self._writer.jobs.put(self._guarded(job))
+        self._writer.put(self._guarded(job))
 
     def finish(self, result: RunResult) -> None:
         """The run returned ``result``: store its events and outcome."""
@@ -318,7 +345,7 @@ class Recording:
                 rows,
             )
 
-        self._writer.jobs.put(self._guarded(job))
+        self._writer.put(self._guarded(job))
 
     def wait(self) -> None:
         """Wait until this run's record is written (or its failure reported)."""
