@@ -211,6 +211,12 @@ def _plugin_versions() -> str:
     return json.dumps(dict(sorted(versions.items())))
 
 
+@functools.lru_cache(maxsize=16)
+def _planned_json(planned: tuple[str, ...]) -> str:
+    """``planned`` as stored (a JSON list), made once for the runs of one plan."""
+    return json.dumps(list(planned))
+
+
 class Recording:
     """One run being recorded: :meth:`finish` or :meth:`interrupted` ends it.
 
@@ -264,7 +270,7 @@ class Recording:
 
     def _start(self, conn: sqlite3.Connection) -> None:
         row = dict(self.run)
-        row["planned"] = json.dumps(row["planned"])
+        row["planned"] = _planned_json(tuple(row["planned"]))
         row["selection"] = None if row["selection"] is None else json.dumps(row["selection"])
         row["plugins"] = _plugin_versions()
         columns = ", ".join(row)

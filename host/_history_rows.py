@@ -206,7 +206,7 @@ def run_columns(
     secrets: Collection[str] = (),
     distribution: Callable[[type], str | None] = cached_distribution,
 ) -> RunColumns:
-    """The :class:`RunColumns` of a run from its events, in one pass, texts masked.
+    """The :class:`RunColumns` of a run from its events, texts masked.
 
     An asset's start and pid come from its :class:`AssetStarted` (else from its end: the
     start is its end less its duration); its end, duration and status from its
@@ -214,7 +214,59 @@ def run_columns(
     (the upstream asset); a planned asset with none of them is ``not run``; events of assets
     that were not planned are left out. ``types`` gives each resource key's class (stored with
     each of its events as ``module.qualname`` and ``distribution(cls)``).
+
+    The columns of a run whose planned assets each started once and succeeded once, in plan
+    order (most runs in one process), are the events' own numbers in the order they came;
+    any other run's are put together asset by asset (:func:`_asset_columns`), which gives the
+    same for such a run.
     """
+    if not isinstance(events, Sequence):
+        events = list(events)
+    started_keys: list[str] = []
+    starts: list[float] = []
+    pids: list[int] = []
+    ended_keys: list[str] = []
+    ends: list[float] = []
+    durations: list[float] = []
+    rest: list[Event] = []
+    started_key, start, pid = started_keys.append, starts.append, pids.append
+    ended_key, end, took = ended_keys.append, ends.append, durations.append
+    other = rest.append
+    event: Any  # one of the events' classes, told by ``kind``
+    for event in events:
+        kind = type(event)
+        if kind is AssetSucceeded:
+            ended_key(event.asset_key)
+            end(event.timestamp)
+            took(event.duration)
+        elif kind is AssetStarted:
+            started_key(event.asset_key)
+            start(event.timestamp)
+            pid(event.pid)
+        else:
+            other(event)
+    columns = RunColumns("", b"", b"", b"", b"", [], [], [])
+    keys = list(planned)
+    if (
+        started_keys == keys
+        and ended_keys == keys
+        and not any(type(e) is AssetFailed or type(e) is AssetSkipped for e in rest)
+    ):
+        columns.status = "o" * len(keys)
+        columns.pid = pack_ints(pids)
+        columns.started = pack_floats(starts)
+        columns.finished = pack_floats(ends)
+        columns.duration = pack_floats(durations)
+    else:
+        _asset_columns(events, keys, secrets, columns)
+    _other_events(rest, types, secrets, distribution, columns)
+    return columns
+
+
+def _asset_columns(
+    events: Iterable[Event], planned: Sequence[str], secrets: Collection[str], into: RunColumns
+) -> None:
+    """The asset columns and details of :func:`run_columns` for any run, event by event."""
     n = len(planned)
     index = dict(zip(planned, range(n), strict=True))
     status = ["n"] * n
@@ -223,10 +275,6 @@ def run_columns(
     ends = [_NAN] * n
     durations = [_NAN] * n
     details: dict[int, list[Any]] = {}
-    resources: list[tuple[Any, ...]] = []
-    logs: list[tuple[Any, ...]] = []
-    described: dict[str, tuple[str | None, str | None]] = {}
-    columns = RunColumns("", b"", b"", b"", b"", [], resources, logs)
     event: Any  # one of the events' classes, told by ``kind``
     for event in events:
         kind = type(event)
@@ -252,7 +300,33 @@ def run_columns(
             if i is not None:
                 starts[i] = event.timestamp
                 pids[i] = event.pid
-        elif kind is ResourceEvent:
+        elif kind is AssetSkipped:
+            i = index.get(event.asset_key)
+            if i is not None:
+                status[i] = "s"
+                details.setdefault(i, [i, None, None, None, None, None])[1] = event.upstream
+    into.status = "".join(status)
+    into.pid = pack_ints(pids)
+    into.started = pack_floats(starts)
+    into.finished = pack_floats(ends)
+    into.duration = pack_floats(durations)
+    into.details = [tuple(details[i]) for i in sorted(details)]
+
+
+def _other_events(
+    events: Iterable[Event],
+    types: Mapping[str, type],
+    secrets: Collection[str],
+    distribution: Callable[[type], str | None],
+    into: RunColumns,
+) -> None:
+    """The resource events, log records and the run's start and end of :func:`run_columns`."""
+    described: dict[str, tuple[str | None, str | None]] = {}
+    resources, logs = into.resources, into.logs
+    event: Any  # one of the events' classes, told by ``kind``
+    for event in events:
+        kind = type(event)
+        if kind is ResourceEvent:
             key = event.resource_key
             if key not in described:
                 cls = types.get(key)
@@ -274,11 +348,6 @@ def run_columns(
                     *error,
                 )
             )
-        elif kind is AssetSkipped:
-            i = index.get(event.asset_key)
-            if i is not None:
-                status[i] = "s"
-                details.setdefault(i, [i, None, None, None, None, None])[1] = event.upstream
         elif kind is LogRecorded:
             logs.append(
                 (
@@ -294,17 +363,10 @@ def run_columns(
                 )
             )
         elif kind is RunStarted:
-            columns.started_at = event.timestamp
+            into.started_at = event.timestamp
         elif kind is RunFinished:
-            columns.finished_at = event.timestamp
-            columns.duration_of = event.duration
-    columns.status = "".join(status)
-    columns.pid = pack_ints(pids)
-    columns.started = pack_floats(starts)
-    columns.finished = pack_floats(ends)
-    columns.duration = pack_floats(durations)
-    columns.details = [tuple(details[i]) for i in sorted(details)]
-    return columns
+            into.finished_at = event.timestamp
+            into.duration_of = event.duration
 
 
 def asset_rows_of(

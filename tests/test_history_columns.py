@@ -132,6 +132,55 @@ def test_the_packed_columns_say_what_the_events_say(
     assert asset_rows(events, planned) == reference_asset_rows(events, planned)
 
 
+_CHANGES = ("none", "swap", "no start", "twice", "stray", "fail", "skip", "not run")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    planned=st.lists(st.sampled_from(KEYS), unique=True, min_size=1),
+    pids=st.lists(_pids, min_size=2, max_size=2),
+    times=st.lists(_times, min_size=10, max_size=10),
+    durations=st.lists(_durations, min_size=10, max_size=10),
+    change=st.sampled_from(_CHANGES),
+    where=st.integers(min_value=0, max_value=4),
+)
+def test_a_run_in_plan_order_and_every_way_off_it(
+    planned: list[str],
+    pids: list[int],
+    times: list[float],
+    durations: list[float],
+    change: str,
+    where: int,
+) -> None:
+    """A run whose assets each started and succeeded once in plan order (its columns are its
+    events' numbers as they came), and the same run one step off that shape: the rows are
+    the rows made event by event either way."""
+    events: list[Event] = [ResourceEvent("r", "db", "setup", 0.5, pid=pids[0], timestamp=1.0)]
+    for i, key in enumerate(planned):
+        events.append(AssetStarted("r", key, pid=pids[0], timestamp=times[2 * i]))
+        events.append(
+            AssetSucceeded("r", key, durations[i], pid=pids[1], timestamp=times[2 * i + 1])
+        )
+    events.append(ResourceEvent("r", "db", "teardown", 0.25, pid=pids[0], timestamp=9.0))
+    at = 1 + 2 * (where % len(planned))  # the AssetStarted of one planned asset
+    key = planned[where % len(planned)]
+    if change == "swap" and len(planned) > 1:
+        events[1:3], events[3:5] = events[3:5], events[1:3]
+    elif change == "no start":
+        del events[at]
+    elif change == "twice":
+        events.insert(at + 2, AssetSucceeded("r", key, 7.0, pid=pids[1], timestamp=8.0))
+    elif change == "stray":
+        events.insert(at, AssetStarted("r", "stray", timestamp=3.0))
+    elif change == "fail":
+        events[at + 1] = AssetFailed("r", key, 1.0, ErrorInfo("E", "m", "t"), timestamp=4.0)
+    elif change == "skip":
+        events[at : at + 2] = [AssetSkipped("r", key, "up")]
+    elif change == "not run":
+        del events[at : at + 2]
+    assert asset_rows(events, planned) == reference_asset_rows(events, planned)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     planned=st.lists(st.sampled_from(KEYS), unique=True),
