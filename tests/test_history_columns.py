@@ -5,6 +5,7 @@ is masked before it is written; a database of schema 3 (a row per asset) is carr
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -336,3 +337,28 @@ def test_a_schema_3_database_is_carried_over_whole(tmp_path: Path) -> None:
     counts = {run["run_id"]: run["counts"] for run in list_runs(db)}
     assert counts == {"old": {"ok": 2, "failed": 1, "skipped": 1, "not run": 1}, "killed": {}}
     assert "bad k1" in show_text(record)
+
+
+def test_the_tables_are_as_specs_history_md_documents(tmp_path: Path) -> None:
+    """The table of "What is recorded" has a row per table of the schema, naming
+    each of its columns."""
+    text = (Path(__file__).parent.parent / "specs" / "history.md").read_text("utf-8")
+    section = text.split("## What is recorded", 1)[1].split("\n\n", 2)[1]
+    documented: dict[str, set[str]] = {}
+    for line in section.splitlines()[2:]:
+        table, _, columns = (cell.strip() for cell in line.strip("|").split("|"))
+        documented[table.strip("`")] = set(re.findall(r"`([a-z_]+)`", columns))
+    conn = open_database(tmp_path / "history.db")
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid"
+        )
+    ]
+    assert sorted(documented) == sorted(tables)
+    for table in tables:
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if table != "runs":
+            columns.discard("run_id")
+        assert columns <= documented[table], (table, columns - documented[table])
+    conn.close()
