@@ -3,23 +3,24 @@
 The run pays two hand-overs to a writer thread (one per database file and process), never a
 write: when it starts (the run's row, marked running, with the pid and the start time of its
 process, so a run whose process was killed shows as interrupted) and when it ends (every asset
-and resource lifecycle event, from the run's own events, masked, in one transaction). The
-writer masks every text with the run's secrets before it is stored. A database that cannot be
-written (corrupt, locked, from a newer host) costs the run nothing but one warning line on the
-``host.history`` logger. :func:`flush` waits for what was handed over; it runs at interpreter
-exit, and ``host run`` and the history commands call it.
+and resource lifecycle event, from the run's own events, masked, in one transaction: the
+assets as a few packed columns, :mod:`host._history_rows`). The writer masks every text with
+the run's secrets before it is stored. A database that cannot be written (corrupt, locked,
+from a newer host) costs the run nothing but one warning line on the ``host.history`` logger.
+:func:`flush` waits for what was handed over (writing what the writer thread has not started
+itself); it runs at interpreter exit, and ``host run`` and the history commands call it.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import contextvars
 import functools
 import json
 import logging
 import os
-import queue
 import socket
 import sqlite3
 import threading
@@ -29,19 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host._events import (
-    AssetFailed,
-    AssetSkipped,
-    AssetStarted,
-    AssetSucceeded,
-    ErrorInfo,
-    Event,
-    LogRecorded,
-    ResourceEvent,
-    RunFinished,
-    RunResult,
-    RunStarted,
-    describe_exception,
+from host._events import Event, RunResult, describe_exception
+from host._history_rows import (
+    ASSET_DETAIL_COLUMNS,
+    LOG_COLUMNS,
+    RESOURCE_COLUMNS,
+    RunRecord,
+    asset_rows,
+    log_rows,
+    record_of,
+    resource_rows,
+    run_columns,
 )
 from host._history_schema import (
     HistoryError,
@@ -49,7 +48,7 @@ from host._history_schema import (
     open_database,
     transaction,
 )
-from host._secrets import mask, mask_error
+from host._secrets import mask
 
 __all__ = [
     "Captured",
@@ -87,202 +86,58 @@ def process_start(pid: int) -> str | None:
     return fields[19].decode() if len(fields) > 19 else None
 
 
-@dataclass
-class RunRecord:
-    """One run as the history holds it: what ``host show`` and the picture are made from.
-
-    Attributes:
-        run: the run's row (column -> value): ``run_id``, ``executor``, ``planned`` (list),
-            ``selection``, ``config``, ``started``, ``finished``, ``duration``, ``outcome``,
-            ``reason``, ``pid``, ``host_version``, ``plugins`` (distribution -> version).
-        assets: one row per planned asset, in plan order: ``asset_key``, ``status`` (``ok``,
-            ``failed``, ``skipped``, ``not run``), ``pid``, ``started``, ``finished``,
-            ``duration``, ``upstream``, ``error_type``, ``error_message``,
-            ``error_traceback``, ``output``.
-        resources: one row per resource lifecycle event, in order: ``resource_key``,
-            ``resource_type``, ``distribution``, ``pid``, ``phase``, ``started``,
-            ``duration``, ``error_type``, ``error_message``, ``error_traceback``.
-    """
-
-    run: dict[str, Any]
-    assets: list[dict[str, Any]] = field(default_factory=list)
-    resources: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _error_columns(error: ErrorInfo | None, secrets: Collection[str]) -> dict[str, Any]:
-    if error is None:
-        return {"error_type": None, "error_message": None, "error_traceback": None}
-    error = mask_error(error, secrets)
-    return {
-        "error_type": error.type,
-        "error_message": error.message,
-        "error_traceback": error.traceback,
-    }
-
-
-def asset_rows(
-    events: Iterable[Event], planned: Sequence[str], secrets: Collection[str] = ()
-) -> list[dict[str, Any]]:
-    """One row per planned asset from a run's events (see :class:`RunRecord`), texts masked."""
-    rows: dict[str, dict[str, Any]] = {
-        key: {
-            "position": position,
-            "asset_key": key,
-            "status": "not run",
-            "pid": None,
-            "started": None,
-            "finished": None,
-            "duration": None,
-            "upstream": None,
-            "output": None,
-            **_error_columns(None, ()),
-        }
-        for position, key in enumerate(planned)
-    }
-    for event in events:
-        kind = type(event)
-        if kind is AssetStarted:
-            assert isinstance(event, AssetStarted)
-            row = rows.get(event.asset_key)
-            if row is not None:
-                row["started"] = event.timestamp
-                row["pid"] = event.pid
-        elif kind is AssetSucceeded or kind is AssetFailed:
-            assert isinstance(event, AssetSucceeded | AssetFailed)
-            row = rows.get(event.asset_key)
-            if row is None:
-                continue
-            row["finished"] = event.timestamp
-            row["duration"] = event.duration
-            if row["started"] is None:
-                row["started"] = event.timestamp - event.duration
-            if row["pid"] is None:
-                row["pid"] = event.pid
-            if isinstance(event, AssetFailed):
-                row["status"] = "failed"
-                row.update(_error_columns(event.error, secrets))
-            else:
-                row["status"] = "ok"
-        elif kind is AssetSkipped:
-            assert isinstance(event, AssetSkipped)
-            row = rows.get(event.asset_key)
-            if row is not None:
-                row["status"] = "skipped"
-                row["upstream"] = event.upstream
-    return list(rows.values())
-
-
-def resource_rows(
-    events: Iterable[Event],
-    types: Mapping[str, type],
-    secrets: Collection[str] = (),
-    distribution: Callable[[type], str | None] = lambda cls: None,
-) -> list[dict[str, Any]]:
-    """One row per resource lifecycle event (see :class:`RunRecord`), texts masked; ``types``
-    gives each key's class (its type and distribution are stored with each event)."""
-    described: dict[str, tuple[str | None, str | None]] = {}
-    rows: list[dict[str, Any]] = []
-    for event in events:
-        if type(event) is not ResourceEvent:
-            continue
-        assert isinstance(event, ResourceEvent)
-        key = event.resource_key
-        if key not in described:
-            cls = types.get(key)
-            described[key] = (
-                (None, None)
-                if cls is None
-                else (f"{cls.__module__}.{cls.__qualname__}", distribution(cls))
-            )
-        kind, dist = described[key]
-        rows.append(
-            {
-                "seq": len(rows),
-                "resource_key": key,
-                "resource_type": kind,
-                "distribution": dist,
-                "pid": event.pid,
-                "phase": event.phase,
-                "started": event.timestamp - event.duration,
-                "duration": event.duration,
-                **_error_columns(event.error, secrets),
-            }
-        )
-    return rows
-
-
-def log_rows(events: Iterable[Event], secrets: Collection[str] = ()) -> list[dict[str, Any]]:
-    """One row per log record of the run (:class:`LogRecorded`), in order, its text masked."""
-    rows: list[dict[str, Any]] = []
-    for event in events:
-        if type(event) is not LogRecorded:
-            continue
-        assert isinstance(event, LogRecorded)
-        rows.append(
-            {
-                "seq": len(rows),
-                "timestamp": event.timestamp,
-                "pid": event.pid,
-                "logger": event.logger,
-                "level": event.level_name,
-                "message": mask(event.message, secrets),
-                "asset_key": event.asset_key,
-                "resource_key": event.resource_key,
-                "phase": event.phase,
-            }
-        )
-    return rows
-
-
-def record_of(
-    run: Mapping[str, Any],
-    events: Sequence[Event],
-    types: Mapping[str, type],
-    secrets: Collection[str] = (),
-) -> RunRecord:
-    """The :class:`RunRecord` of a run from its row and events (what the writer stores)."""
-    from host._runtime import distribution_of
-
-    row = dict(run)
-    for event in events:
-        if isinstance(event, RunStarted):
-            row["started"] = event.timestamp
-        elif isinstance(event, RunFinished):
-            row["finished"] = event.timestamp
-            row["duration"] = event.duration
-    return RunRecord(
-        row,
-        asset_rows(events, row["planned"], secrets),
-        resource_rows(events, types, secrets, distribution_of),
-    )
-
-
 # -- the writer ---------------------------------------------------------------------------------
 
 
 class _Writer:
-    """One database file's writer thread in this process: takes jobs in order, one at a time."""
+    """One database file's writer in this process: runs the jobs handed to it in order, one at
+    a time, on its own thread, or on the thread that waits for them (:meth:`drain`): a thread
+    that has to wait for the record anyway writes it itself rather than sleep while another
+    thread is woken to do it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.jobs: queue.Queue[Callable[[_Writer], None] | None] = queue.Queue()
         self.conn: sqlite3.Connection | None = None
+        self._pending: collections.deque[Callable[[_Writer], None]] = collections.deque()
+        self._handed = threading.Condition()  # guards _pending; notified when a job is put
+        self._running = threading.Lock()  # held while jobs are taken and run
         self.thread = threading.Thread(
             target=self._loop, name=f"host history writer ({path})", daemon=True
         )
         self.thread.start()
 
+    def put(self, job: Callable[[_Writer], None]) -> None:
+        """Hand ``job`` over; it runs after every job handed over before it."""
+        with self._handed:
+            self._pending.append(job)
+            self._handed.notify()
+
+    def drain(self) -> None:
+        """Run every job handed over and not yet run, in this thread, after the one running
+        now (if any) has finished: on return, everything handed over before is done."""
+        with self._running:
+            while self._run_next():
+                pass
+
     def _loop(self) -> None:
         while True:
-            job = self.jobs.get()
-            try:
-                if job is not None:
-                    job(self)
-            except Exception as exc:  # the job reports its own failure; the writer goes on
-                _log.debug("history job failed: %s", describe_exception(exc))
-                self._reset()
-            finally:
-                self.jobs.task_done()
+            with self._handed:
+                while not self._pending:
+                    self._handed.wait()
+            self.drain()
+
+    def _run_next(self) -> bool:
+        # Taken only while _running is held, so the jobs run in order, one at a time.
+        with self._handed:
+            if not self._pending:
+                return False
+            job = self._pending.popleft()
+        try:
+            job(self)
+        except Exception as exc:  # the job reports its own failure; the writer goes on
+            _log.debug("history job failed: %s", describe_exception(exc))
+            self._reset()
+        return True
 
     def connection(self) -> sqlite3.Connection:
         """The writer's connection, opened (and the schema migrated) on first use."""
@@ -332,11 +187,12 @@ os.register_at_fork(after_in_child=_forked)
 
 def flush(path: Path | None = None) -> None:
     """Wait until everything handed to the writer of ``path`` (default: every writer) is
-    written, or has failed and been reported."""
+    written, or has failed and been reported: what its thread has not yet started is written
+    by the calling thread (see :meth:`_Writer.drain`)."""
     with _writers_lock:
         writers = [w for p, w in _writers.items() if path is None or p == path]
     for writer in writers:
-        writer.jobs.join()
+        writer.drain()
 
 
 atexit.register(flush)
@@ -353,6 +209,12 @@ def _plugin_versions() -> str:
         if info.distribution:
             versions[info.distribution] = info.version or "?"
     return json.dumps(dict(sorted(versions.items())))
+
+
+@functools.lru_cache(maxsize=16)
+def _planned_json(planned: tuple[str, ...]) -> str:
+    """``planned`` as stored (a JSON list), made once for the runs of one plan."""
+    return json.dumps(list(planned))
 
 
 class Recording:
@@ -374,7 +236,7 @@ class Recording:
         self.secrets = tuple(secrets)
         self.failed = False
         self._writer = _writer(path)
-        self._writer.jobs.put(self._guarded(self._start))
+        self._writer.put(self._guarded(self._start))
 
     @property
     def run_id(self) -> str:
@@ -408,46 +270,47 @@ class Recording:
 
     def _start(self, conn: sqlite3.Connection) -> None:
         row = dict(self.run)
-        row["planned"] = json.dumps(row["planned"])
+        row["planned"] = _planned_json(tuple(row["planned"]))
         row["selection"] = None if row["selection"] is None else json.dumps(row["selection"])
         row["plugins"] = _plugin_versions()
         columns = ", ".join(row)
         marks = ", ".join(f":{name}" for name in row)
-        with transaction(conn):
-            conn.execute("DELETE FROM runs WHERE run_id = ?", (self.run_id,))
-            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", row)
+        # One statement, so its own transaction: REPLACE deletes a row of the same run id
+        # (and, by the foreign keys' ON DELETE CASCADE, what was stored with it) first.
+        conn.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row)
 
     def _end(self, events: Sequence[Event], outcome: str, reason: str | None) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            record = record_of(self.run, events, self.types, self.secrets)
-            run = record.run
-            finished = run.get("finished") or time.time()
-            duration = run.get("duration")
+            run_id = self.run_id
+            columns = run_columns(events, self.run["planned"], self.types, self.secrets)
+            finished = columns.finished_at or time.time()
+            duration = columns.duration_of
             if duration is None:
-                duration = finished - run["started"]
+                duration = finished - (columns.started_at or self.run["started"])
             with transaction(conn):
-                conn.executemany(
-                    f"INSERT OR REPLACE INTO assets (run_id, {', '.join(_ASSET_COLUMNS)}) "
-                    f"VALUES (?, {', '.join('?' * len(_ASSET_COLUMNS))})",
-                    [(self.run_id, *[row[c] for c in _ASSET_COLUMNS]) for row in record.assets],
+                conn.execute(
+                    "INSERT OR REPLACE INTO asset_columns "
+                    "(run_id, status, pid, started, finished, duration) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        columns.status,
+                        columns.pid,
+                        columns.started,
+                        columns.finished,
+                        columns.duration,
+                    ),
                 )
-                conn.executemany(
-                    f"INSERT OR REPLACE INTO resource_events (run_id, "
-                    f"{', '.join(_RESOURCE_COLUMNS)}) "
-                    f"VALUES (?, {', '.join('?' * len(_RESOURCE_COLUMNS))})",
-                    [
-                        (self.run_id, *[row[c] for c in _RESOURCE_COLUMNS])
-                        for row in record.resources
-                    ],
-                )
-                conn.executemany(
-                    f"INSERT OR REPLACE INTO logs (run_id, {', '.join(_LOG_COLUMNS)}) "
-                    f"VALUES (?, {', '.join('?' * len(_LOG_COLUMNS))})",
-                    [
-                        (self.run_id, *[row[c] for c in _LOG_COLUMNS])
-                        for row in log_rows(events, self.secrets)
-                    ],
-                )
+                for table, names, rows in (
+                    ("asset_details", ASSET_DETAIL_COLUMNS, columns.details),
+                    ("resource_events", RESOURCE_COLUMNS, columns.resources),
+                    ("logs", LOG_COLUMNS, columns.logs),
+                ):
+                    if rows:
+                        conn.executemany(
+                            f"INSERT OR REPLACE INTO {table} (run_id, {', '.join(names)}) "
+                            f"VALUES (?, {', '.join('?' * len(names))})",
+                            [(run_id, *row) for row in rows],
+                        )
                 conn.execute(
                     "UPDATE runs SET finished = ?, duration = ?, outcome = ?, reason = ? "
                     "WHERE run_id = ?",
@@ -456,11 +319,11 @@ class Recording:
                         duration,
                         outcome,
                         None if reason is None else mask(reason, self.secrets),
-                        self.run_id,
+                        run_id,
                     ),
                 )
 
-        self._writer.jobs.put(self._guarded(job))
+        self._writer.put(self._guarded(job))
 
     def finish(self, result: RunResult) -> None:
         """The run returned ``result``: store its events and outcome."""
@@ -474,56 +337,25 @@ class Recording:
     def outputs(self, shown: Mapping[str, str]) -> None:
         """Store the outputs as ``host run`` showed them (asset key -> masked short text)."""
 
+        position = {key: i for i, key in enumerate(self.run["planned"])}
+        rows = [
+            (self.run_id, position[key], mask(text, self.secrets))
+            for key, text in shown.items()
+            if key in position
+        ]
+
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "UPDATE assets SET output = ? WHERE run_id = ? AND asset_key = ?",
-                [(mask(text, self.secrets), self.run_id, key) for key, text in shown.items()],
+                "INSERT INTO asset_details (run_id, position, output) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id, position) DO UPDATE SET output = excluded.output",
+                rows,
             )
 
-        self._writer.jobs.put(self._guarded(job))
+        self._writer.put(self._guarded(job))
 
     def wait(self) -> None:
         """Wait until this run's record is written (or its failure reported)."""
         flush(self.path)
-
-
-_ASSET_COLUMNS = (
-    "position",
-    "asset_key",
-    "status",
-    "pid",
-    "started",
-    "finished",
-    "duration",
-    "upstream",
-    "error_type",
-    "error_message",
-    "error_traceback",
-)
-_LOG_COLUMNS = (
-    "seq",
-    "timestamp",
-    "pid",
-    "logger",
-    "level",
-    "message",
-    "asset_key",
-    "resource_key",
-    "phase",
-)
-_RESOURCE_COLUMNS = (
-    "seq",
-    "resource_key",
-    "resource_type",
-    "distribution",
-    "pid",
-    "phase",
-    "started",
-    "duration",
-    "error_type",
-    "error_message",
-    "error_traceback",
-)
 
 
 @dataclass

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from host._history import RunRecord, flush, process_start
+from host._history import flush, process_start
+from host._history_rows import ASSET_DETAIL_COLUMNS, RunRecord, asset_rows_of, status_counts
 from host._history_schema import (
     HistoryError,
     describe_database_error,
@@ -89,11 +90,10 @@ def list_runs(path: Path, limit: int | None = 20, failed: bool = False) -> list[
         if limit is not None:
             runs = runs[:limit]
         for run in runs:
-            counts = conn.execute(
-                "SELECT status, COUNT(*) FROM assets WHERE run_id = ? GROUP BY status",
-                (run["run_id"],),
-            ).fetchall()
-            run["counts"] = {status: n for status, n in counts}
+            stored = conn.execute(
+                "SELECT status FROM asset_columns WHERE run_id = ?", (run["run_id"],)
+            ).fetchone()
+            run["counts"] = {} if stored is None else status_counts(stored[0])
     return runs
 
 
@@ -131,12 +131,24 @@ def get_run(path: Path, run_id: str) -> RunRecord:
     with _reading(path) as conn:
         found = _resolve(conn, path, run_id)
         run = _run_row(conn.execute("SELECT * FROM runs WHERE run_id = ?", (found,)).fetchone())
-        assets = [
-            dict(row)
-            for row in conn.execute(
-                "SELECT * FROM assets WHERE run_id = ? ORDER BY position", (found,)
-            )
-        ]
+        columns = conn.execute(
+            "SELECT status, pid, started, finished, duration FROM asset_columns "
+            "WHERE run_id = ?",
+            (found,),
+        ).fetchone()
+        assets = []
+        if columns is not None:
+            details = conn.execute(
+                f"SELECT {', '.join(ASSET_DETAIL_COLUMNS)} FROM asset_details WHERE run_id = ?",
+                (found,),
+            ).fetchall()
+            status, pid, started, finished, duration = columns
+            assets = [
+                {"run_id": found, **row}
+                for row in asset_rows_of(
+                    run["planned"], status, pid, started, finished, duration, details
+                )
+            ]
         resources = [
             dict(row)
             for row in conn.execute(

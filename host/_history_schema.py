@@ -9,12 +9,14 @@ transaction; a database from a newer host is refused (:class:`HistoryError`) and
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from host._errors import HostError
+from host._history_rows import STATUS_CODES, pack_floats, pack_ints
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -37,8 +39,83 @@ HOME_ENV = "HOST_HOME"
 #: Seconds a writer waits for another process's write to finish before giving up.
 BUSY_TIMEOUT = 10.0
 
-#: Step ``n`` (0-based) takes a database from version ``n`` to version ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (
+
+def _assets_as_columns(conn: sqlite3.Connection) -> None:
+    """Step 4: the assets of a run as packed columns and rows of details only for the assets
+    with a text, instead of a row per asset (writing a run of 1000 assets is one row, not
+    1000); every run recorded before is carried over, and the old table dropped."""
+    for statement in _ASSET_COLUMNS_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    code_of = {word: code for code, word in STATUS_CODES.items()}
+    nan = float("nan")
+    for run_id, planned_text in conn.execute("SELECT run_id, planned FROM runs").fetchall():
+        planned = json.loads(planned_text)
+        rows = conn.execute(
+            "SELECT position, status, pid, started, finished, duration, upstream, error_type, "
+            "error_message, error_traceback, output FROM assets WHERE run_id = ?",
+            (run_id,),
+        ).fetchall()
+        if not rows:  # its process ended before the run did: nothing stored yet
+            continue
+        n = len(planned)
+        status, pids = ["n"] * n, [0] * n
+        starts, ends, durations = [nan] * n, [nan] * n, [nan] * n
+        details = []
+        for position, word, pid, started, finished, duration, *texts in rows:
+            if not 0 <= position < n:
+                continue
+            status[position] = code_of.get(word, "n")
+            pids[position] = pid or 0
+            starts[position] = nan if started is None else started
+            ends[position] = nan if finished is None else finished
+            durations[position] = nan if duration is None else duration
+            if any(text is not None for text in texts):
+                details.append((run_id, position, *texts))
+        conn.execute(
+            "INSERT INTO asset_columns (run_id, status, pid, started, finished, duration) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                "".join(status),
+                pack_ints(pids),
+                pack_floats(starts),
+                pack_floats(ends),
+                pack_floats(durations),
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO asset_details (run_id, position, upstream, error_type, error_message, "
+            "error_traceback, output) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            details,
+        )
+    conn.execute("DROP TABLE assets")
+
+
+_ASSET_COLUMNS_TABLES = """
+    CREATE TABLE asset_columns (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        pid BLOB NOT NULL,
+        started BLOB NOT NULL,
+        finished BLOB NOT NULL,
+        duration BLOB NOT NULL
+    );
+    CREATE TABLE asset_details (
+        run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        upstream TEXT,
+        error_type TEXT,
+        error_message TEXT,
+        error_traceback TEXT,
+        output TEXT,
+        PRIMARY KEY (run_id, position)
+    );
+"""
+
+#: Step ``n`` (0-based) takes a database from version ``n`` to version ``n + 1``: a script of
+#: SQL statements, or a function given the connection (inside the step's transaction).
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 1: runs, their assets and every resource lifecycle event.
     """
     CREATE TABLE runs (
@@ -111,6 +188,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE logs ADD COLUMN resource_key TEXT;
     ALTER TABLE logs ADD COLUMN phase TEXT;
     """,
+    # 4: the assets of a run as packed columns (see _assets_as_columns).
+    _assets_as_columns,
 )
 #: The schema version this host writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -199,9 +278,13 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
         with transaction(conn):
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if current == step:
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                change = MIGRATIONS[step]
+                if callable(change):
+                    change(conn)
+                else:
+                    for statement in change.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={step + 1}")
 
 

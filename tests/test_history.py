@@ -30,7 +30,7 @@ from host import (
     asset,
     run_assets,
 )
-from host._history import flush
+from host._history import flush, record_of
 from host._history_query import get_run, list_runs
 from host._history_schema import MIGRATIONS, SCHEMA_VERSION, HistoryError, open_database
 from tests.dists import HOST, environ, run
@@ -130,7 +130,15 @@ def _check_record(db: Path, result: Any, planned: list[str]) -> None:
         (e.resource_key, e.pid, e.phase) for e in events
     ]
     assert all(r["resource_type"] == "tests.test_history.Hist" for r in record.resources)
+    # To the last bit, what the events say (the same as a picture drawn without a history).
+    expected = record_of(record.run, result.events, {"res": Hist}, (SECRET,))
+    assert _without_run_id(record.assets) == expected.assets
+    assert _without_run_id(record.resources) == expected.resources
     assert SECRET.encode() not in _db_bytes(db)
+
+
+def _without_run_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "run_id"} for row in rows]
 
 
 @settings(max_examples=12, deadline=None)
