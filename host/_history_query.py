@@ -211,13 +211,19 @@ def show_text(record: RunRecord, mask: Mask = unmasked) -> str:
     kinds: dict[str, str] = {}
     for event in record.resources:
         cell = phases.setdefault((event["resource_key"], event["pid"]), {})
-        cell[event["phase"]] = seconds(event["duration"]) + (
-            " FAILED" if event["error_type"] else ""
-        )
         kind = event["resource_type"] or "-"
         if event["distribution"]:
             kind += f" ({event['distribution']})"
         kinds[event["resource_key"]] = kind
+        if event["phase"] == "reused":
+            cell.setdefault("yield_enter", "reused")
+            continue
+        if event["phase"] == "recycled":
+            cell["yield_exit"] = "recycled"
+            continue
+        cell[event["phase"]] = seconds(event["duration"]) + (
+            " FAILED" if event["error_type"] else ""
+        )
     if phases:
         rows = [
             [

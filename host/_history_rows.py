@@ -30,6 +30,8 @@ from host._events import (
     Event,
     LogRecorded,
     ResourceEvent,
+    ResourceRecycled,
+    ResourceReused,
     RunFinished,
     RunStarted,
 )
@@ -82,6 +84,8 @@ RESOURCE_COLUMNS = (
     "error_type",
     "error_message",
     "error_traceback",
+    "scope",
+    "note",
 )
 #: The columns of a row of ``logs`` after ``run_id``.
 LOG_COLUMNS = (
@@ -326,7 +330,7 @@ def _other_events(
     event: Any  # one of the events' classes, told by ``kind``
     for event in events:
         kind = type(event)
-        if kind is ResourceEvent:
+        if kind is ResourceEvent or kind is ResourceReused or kind is ResourceRecycled:
             key = event.resource_key
             if key not in described:
                 cls = types.get(key)
@@ -335,17 +339,26 @@ def _other_events(
                     if cls is None
                     else (f"{cls.__module__}.{cls.__qualname__}", distribution(cls))
                 )
-            error = (None, None, None) if event.error is None else _error(event.error, secrets)
+            if kind is ResourceEvent:
+                error = (
+                    (None, None, None) if event.error is None else _error(event.error, secrets)
+                )
+                phase, duration, scope, note = event.phase, event.duration, event.scope, None
+            else:
+                error, duration, scope = (None, None, None), 0.0, "session"
+                phase, note = _session_row(event, secrets)
             resources.append(
                 (
                     len(resources),
                     key,
                     *described[key],
                     event.pid,
-                    event.phase,
-                    event.timestamp - event.duration,
-                    event.duration,
+                    phase,
+                    event.timestamp - duration,
+                    duration,
                     *error,
+                    scope,
+                    note,
                 )
             )
         elif kind is LogRecorded:
@@ -437,6 +450,16 @@ def _assets(planned: Sequence[str], columns: RunColumns) -> list[dict[str, Any]]
         columns.duration,
         columns.details,
     )
+
+
+def _session_row(event: Any, secrets: Collection[str]) -> tuple[str, str]:
+    """The phase and note of a session resource's ``ResourceReused`` / ``ResourceRecycled``."""
+    if isinstance(event, ResourceReused):
+        return "reused", (
+            f"session {event.session_id}: up in this process since run {event.since_run}, "
+            f"{event.age:.3g} s ago; use {event.uses} here"
+        )
+    return "recycled", mask(f"session {event.session_id}: {event.reason}", secrets)
 
 
 def resource_rows(

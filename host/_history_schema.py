@@ -190,6 +190,12 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """,
     # 4: the assets of a run as packed columns (see _assets_as_columns).
     _assets_as_columns,
+    # 5: a resource's scope (run or session), and what a session resource's reuse or
+    # recycling says (phases reused, recycled).
+    """
+    ALTER TABLE resource_events ADD COLUMN scope TEXT;
+    ALTER TABLE resource_events ADD COLUMN note TEXT;
+    """,
 )
 #: The schema version this host writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)

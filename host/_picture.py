@@ -37,7 +37,7 @@ svg text { font: 12px system-ui, sans-serif; fill: #222; }
 .kind-setup { fill: #1565c0; } .kind-up { fill: #90caf9; } .kind-teardown { fill: #6a1b9a; }
 .kind-asset.outcome-ok { fill: #2e7d32; }
 .outcome-failed, .kind-asset.outcome-failed { fill: #c62828; }
-.outcome-not-torn-down { fill: #ef6c00; }
+.outcome-not-torn-down { fill: #ef6c00; } .kind-up.outcome-session { fill: #4db6ac; }
 #tip { position: fixed; display: none; background: #222; color: #fff; padding: 6px 8px;
        border-radius: 4px; white-space: pre; pointer-events: none; max-width: 640px;
        font: 12px ui-monospace, monospace; z-index: 2; }
@@ -110,28 +110,43 @@ def _resource_bars(
     for key, phases in by_key.items():
         up_phase = phases.get("yield_enter") or phases.get("setup")
         down_phase = phases.get("yield_exit") or phases.get("teardown")
-        any_event = up_phase or down_phase or next(iter(phases.values()))
+        any_event = up_phase or down_phase or phases.get("reused") or next(iter(phases.values()))
         kind = any_event["resource_type"] or "?"
         dist = any_event["distribution"] or "not from an installed distribution"
         head = f"resource {key}\ntype: {kind}\ndistribution: {dist}\npid: {pid}"
         bars: list[dict[str, Any]] = []
         setup_failed = any(phases[p]["error_type"] for p in ("setup", "yield_enter") if p in phases)
+        reused = phases.get("reused")
         if up_phase is not None:
             bars.append(_phase_bar("setup", up_phase, phases, head, setup_failed, mask))
+        up_start: float | None = None
         if up_phase is not None and not setup_failed:
             up_start = up_phase["started"] + up_phase["duration"]
+        elif reused is not None and up_phase is None:
+            up_start = reused["started"]
+        if up_start is not None:
             up_end = down_phase["started"] if down_phase is not None else end
             torn = down_phase is not None
+            kept = any_event.get("scope") == "session" or reused is not None
+            why = (
+                "session-scoped: reused from an earlier run of the session"
+                if reused is not None and not up_phase
+                else "session-scoped: kept up for the session's later runs, torn down when "
+                "the session closes"
+                if kept
+                else "not torn down (its process ended first)"
+            )
             bars.append(
                 {
                     "kind": "up",
                     "start": up_start,
                     "end": up_end,
-                    "outcome": "ok" if torn else "not-torn-down",
+                    "outcome": "ok" if torn else "session" if kept else "not-torn-down",
                     "tip": _tip(
                         head,
                         f"up for {seconds(up_end - up_start)}",
-                        "" if torn else "not torn down (its process ended first)",
+                        "" if torn else why,
+                        mask(reused["note"] or "") if reused is not None else "",
                     ),
                 }
             )
@@ -262,6 +277,7 @@ def render(record: RunRecord, mask: Mask = unmasked) -> str:
             ("asset ok", "#2e7d32"),
             ("failed", "#c62828"),
             ("not torn down", "#ef6c00"),
+            ("up for the session", "#4db6ac"),
         )
     )
     return (

@@ -326,7 +326,7 @@ def test_a_schema_3_database_is_carried_over_whole(tmp_path: Path) -> None:
     open_database(db).close()  # a run recorded there migrates it
 
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     assert "assets" not in tables and {"asset_columns", "asset_details"} <= tables
     conn.close()
