@@ -24,7 +24,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -114,50 +114,77 @@ plans = st.lists(
 )
 
 
-@settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(plan=plans)
+#: Plans per executor in the default run (a ``multiprocess`` run starts its workers afresh, so
+#: it draws fewer); ``-m slow`` draws ``SLOW_EXAMPLES`` on every executor.
+EXAMPLES = {"in_process": 6, "multiprocess": 3, "dask": 6}
+SLOW_EXAMPLES = 30
+
+
+def check_plans(
+    executor: tuple[str, dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    examples: int,
+) -> None:
+    """Draw ``examples`` plans; each step's records are its events, tagged and masked."""
+
+    @settings(max_examples=examples, deadline=None)
+    @given(plan=plans)
+    def check(plan: list[tuple[str, str, int]]) -> None:
+        name, config = executor
+        caplog.clear()
+        capfd.readouterr()
+        plan = [(s, c, logging.WARNING if c == "warn" else lv) for s, c, lv in plan]
+        speaker = Speaker(token=SecretStr(SECRET), plan=tuple(plan), nonce=uuid.uuid4().hex)
+        with caplog.at_level(logging.INFO), warnings.catch_warnings():
+            warnings.simplefilter("always")  # warnings are the asset's records, not errors here
+            result = run_assets(
+                [first, second], {"speaker": speaker}, executor=name, executor_config=config
+            )
+        assert result.success
+        records = result.events_of(LogRecorded)
+        ours = [r for r in records if "marker " in r.message]
+        expected = [(n, s, c, lv) for n, (s, c, lv) in enumerate(plan) if _captured(c, lv, name)]
+        assert len(ours) == len(expected), (plan, ours)
+        for number, step, channel, level in expected:
+            found = [r for r in ours if f"marker {step} #{number} " in r.message]
+            assert len(found) == 1, (step, number, ours)
+            record = found[0]
+            kind, key = step.split(":")
+            assert record.level == level and record.run_id == result.run_id
+            where = (record.asset_key, record.resource_key, record.phase)
+            if kind == "asset":
+                assert where == (key, None, None)
+            else:
+                assert where == (None, "speaker", key)
+            assert record.pid in _expected_pid(result, step)
+            if name != "in_process":
+                assert record.pid != os.getpid()
+            logger = {"context": f"host.{kind}", "module": __name__, "warn": "py.warnings"}[channel]
+            assert record.logger == logger
+            assert f"token={MASK}" in record.message
+        out, err = capfd.readouterr()
+        everything = "\n".join([repr(result.events), out, err, caplog.text])
+        assert SECRET not in everything
+
+    check()
+
+
 def test_each_step_s_records_are_its_events_tagged_and_masked(
     executor: tuple[str, dict[str, Any]],
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
-    plan: list[tuple[str, str, int]],
 ) -> None:
-    name, config = executor
-    caplog.clear()
-    capfd.readouterr()
-    plan = [(s, c, logging.WARNING if c == "warn" else lv) for s, c, lv in plan]
-    speaker = Speaker(token=SecretStr(SECRET), plan=tuple(plan), nonce=uuid.uuid4().hex)
-    with caplog.at_level(logging.INFO), warnings.catch_warnings():
-        warnings.simplefilter("always")  # warnings are the asset's records, not errors here
-        result = run_assets(
-            [first, second], {"speaker": speaker}, executor=name, executor_config=config
-        )
-    assert result.success
-    records = result.events_of(LogRecorded)
-    ours = [r for r in records if "marker " in r.message]
-    expected = [(n, s, c, lv) for n, (s, c, lv) in enumerate(plan) if _captured(c, lv, name)]
-    assert len(ours) == len(expected), (plan, ours)
-    for number, step, channel, level in expected:
-        found = [r for r in ours if f"marker {step} #{number} " in r.message]
-        assert len(found) == 1, (step, number, ours)
-        record = found[0]
-        kind, key = step.split(":")
-        assert record.level == level and record.run_id == result.run_id
-        if kind == "asset":
-            assert (record.asset_key, record.resource_key, record.phase) == (key, None, None)
-        else:
-            assert (record.asset_key, record.resource_key, record.phase) == (None, "speaker", key)
-        assert record.pid in _expected_pid(result, step)
-        if name != "in_process":
-            assert record.pid != os.getpid()
-        logger = {"context": f"host.{kind}", "module": __name__, "warn": "py.warnings"}[channel]
-        assert record.logger == logger
-        assert f"token={MASK}" in record.message
-    out, err = capfd.readouterr()
-    everything = "\n".join([repr(result.events), out, err, caplog.text])
-    assert SECRET not in everything
+    check_plans(executor, caplog, capfd, EXAMPLES[executor[0]])
+
+
+@pytest.mark.slow
+def test_each_step_s_records_are_its_events_tagged_and_masked_long(
+    executor: tuple[str, dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    check_plans(executor, caplog, capfd, SLOW_EXAMPLES)
 
 
 def test_no_record_no_event_and_the_capture_is_gone_after_the_run() -> None:

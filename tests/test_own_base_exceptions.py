@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host import ConfigurableResource, InitResourceContext, asset, run_assets
+from tests.graphs import make_asset
 from tests.recording import Recorded, counts, read, write
 
 
@@ -155,10 +156,49 @@ def test_a_setup_raising_a_base_exception_is_its_setup_failure_in_process(
     _check(_run(record, kind, placement, "in_process", {}), record, kind)
 
 
-@pytest.mark.parametrize(
-    ("kind", "placement"),
-    list(zip(sorted(RAISES), [*sorted(PLACEMENTS), "setup_for_execution"], strict=True)),
-)
+#: (kind, placement) pairs for worker processes: each kind once, every placement.
+WORKER_SETUPS = list(zip(sorted(RAISES), [*sorted(PLACEMENTS), "setup_for_execution"], strict=True))
+
+
+def test_setups_raising_each_base_exception_are_their_setup_failures_in_workers(
+    executor: tuple[str, dict[str, Any]], record: str
+) -> None:
+    """One run per worker executor: a resource failing to come up with each kind (at its own
+    placement), each needed by two assets, beside a resource that comes up."""
+    name, config = executor
+    if name == "in_process":
+        pytest.skip("covered by the property test above")
+    resources: dict[str, Any] = {"good": Recorded(record=record, label="good")}
+    assets = [uses_good]
+    for n, (kind, placement) in enumerate(WORKER_SETUPS):
+        key = f"bad_{n}"
+        resources[key] = PLACEMENTS[placement](record=record, label=key, raises=kind)
+        assets += [make_asset(f"uses_{key}_{i}", resources=[key]) for i in (1, 2)]
+    result = run_assets(
+        assets, resources, executor=name, executor_config=config, raise_on_error=False
+    )
+    assert not result.success
+    failing = {f"uses_bad_{n}_{i}" for n in range(len(WORKER_SETUPS)) for i in (1, 2)}
+    assert set(result.failures) == failing
+    for n, (kind, _) in enumerate(WORKER_SETUPS):
+        for i in (1, 2):
+            error = result.failures[f"uses_bad_{n}_{i}"]
+            assert error.type == "host._errors.ResourceSetupError", error
+            assert f"'bad_{n}'" in error.message, error
+            assert type(RAISES[kind]()).__name__ in error.message, error
+    assert result.outputs == {"uses_good": "good"}
+    records = read(record)
+    # Each tried once per process that needed it, never torn down; the good one went down.
+    assert all(n == 1 for n in counts(records, "setup").values())
+    assert {r["label"] for r in records if r["event"] == "setup"} >= {
+        f"bad_{n}" for n in range(len(WORKER_SETUPS))
+    }
+    assert not [r for r in records if r["label"] != "good" and r["event"] == "teardown"]
+    assert counts(records, "up") == counts(records, "teardown")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "placement"), WORKER_SETUPS)
 def test_a_setup_raising_a_base_exception_is_its_setup_failure_in_workers(
     executor: tuple[str, dict[str, Any]], record: str, kind: str, placement: str
 ) -> None:
@@ -258,6 +298,47 @@ def test_an_asset_raising_a_base_exception_fails_alone_in_process(
     _check_assets(_run_assets(record, raises, "in_process", {}), record, "bad", kind)
 
 
+def _raising(name: str, raises: str) -> Any:
+    """An asset ``name`` raising ``ASSET_RAISES[raises]`` (a closure: shipped by value)."""
+
+    def compute() -> str:
+        raise ASSET_RAISES[raises]()
+
+    compute.__name__ = compute.__qualname__ = name
+    return asset(compute)
+
+
+def test_assets_raising_each_base_exception_fail_alone_in_workers(
+    executor: tuple[str, dict[str, Any]], record: str
+) -> None:
+    """One run per worker executor: an asset raising each kind, each with an asset downstream,
+    beside assets that succeed."""
+    name, config = executor
+    if name == "in_process":
+        pytest.skip("covered by the property test above")
+    kinds = sorted(ASSET_RAISES)
+    assets = [fine, after_fine]
+    for n, raises in enumerate(kinds):
+        assets += [_raising(f"bad_{n}", raises), make_asset(f"after_bad_{n}", [f"bad_{n}"])]
+    result = run_assets(
+        assets,
+        {"store": Recorded(record=record, label="store")},
+        executor=name,
+        executor_config=config,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert set(result.failures) == {f"bad_{n}" for n in range(len(kinds))}
+    for n, raises in enumerate(kinds):
+        error = result.failures[f"bad_{n}"]
+        assert error.type.rpartition(".")[2] == type(ASSET_RAISES[raises]()).__name__, error
+    assert result.outputs == {"fine": "store", "after_fine": "store!"}
+    assert set(result.skipped) == {f"after_bad_{n}" for n in range(len(kinds))}
+    records = read(record)
+    assert counts(records, "up") == counts(records, "teardown") and counts(records, "up")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("raises", sorted(ASSET_RAISES))
 def test_an_asset_raising_a_base_exception_fails_alone_in_workers(
     executor: tuple[str, dict[str, Any]], record: str, raises: str

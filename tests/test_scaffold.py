@@ -6,6 +6,10 @@ the host's own distributions) and installed (``pip install --target``), then its
 pytest in a subprocess whose ``sys.path`` has the install folder: the entry point comes from the
 real dist-info. CI (``.ci/wheels``) also installs each kind with ``pip install ./host-plugin-NAME``
 into a fresh virtual environment of the built host wheels and runs its tests there.
+
+The default test run builds every kind's wheel and checks it, and installs and tests one kind
+(``resource``); the other kinds are installed and tested under ``-m slow`` (and by
+``.ci/wheels``). Each kind is linted and type-checked by default too.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -64,7 +69,40 @@ GENERATED_TESTS = {
 }
 
 
+#: Per kind: the entry point the generated package declares.
+ENTRY_POINTS = {
+    "resource": "acme_crm = host_plugin_acme_crm:AcmeCrmResource",
+    "hook": "acme_crm = host_plugin_acme_crm",
+    "executor": "acme_crm = host_plugin_acme_crm:AcmeCrmExecutor",
+}
+
+
+def _entry_point(kind: str) -> str:
+    return f"[{KINDS[kind]}]\n{ENTRY_POINTS[kind]}\n"
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_generated_plugin_of_each_kind_builds_a_clean_wheel(tmp_path: Path, kind: str) -> None:
+    root = scaffold_plugin("acme-crm", tmp_path / "work", kind)
+    # The same wheel checks as the host's own distributions (tests/test_packaging.py).
+    (wheel,) = build(root, tmp_path / "dist", sdist=False)
+    assert wheel_problems(wheel, root) == []
+    with zipfile.ZipFile(wheel) as built:
+        declared = built.read("host_plugin_acme_crm-0.1.0.dist-info/entry_points.txt").decode()
+    assert _entry_point(kind) in declared
+
+
+#: The kind installed and tested in the default run; the others run under ``-m slow``.
+BUILT_BY_DEFAULT = "resource"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        kind if kind == BUILT_BY_DEFAULT else pytest.param(kind, marks=pytest.mark.slow)
+        for kind in sorted(KINDS)
+    ],
+)
 def test_the_generated_plugin_builds_a_clean_wheel_installs_and_its_tests_pass(
     tmp_path: Path, kind: str
 ) -> None:
@@ -80,12 +118,7 @@ def test_the_generated_plugin_builds_a_clean_wheel_installs_and_its_tests_pass(
         capture_output=True,
     )
     (dist_info,) = site.glob("host_plugin_acme_crm-0.1.0.dist-info")
-    entry = {
-        "resource": "acme_crm = host_plugin_acme_crm:AcmeCrmResource",
-        "hook": "acme_crm = host_plugin_acme_crm",
-        "executor": "acme_crm = host_plugin_acme_crm:AcmeCrmExecutor",
-    }[kind]
-    assert f"[{KINDS[kind]}]\n{entry}\n" in (dist_info / "entry_points.txt").read_text()
+    assert _entry_point(kind) in (dist_info / "entry_points.txt").read_text()
     # Executors shipped by other plugin packages are off: their own tests cover them.
     others = sorted(
         {i.distribution or "" for i in discover_plugins(EXECUTORS_GROUP)} - {"host", ""}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -105,36 +105,61 @@ def remote(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     return "multiprocess", {"max_workers": 1}
 
 
-# capfd and caplog are emptied at the start of each example.
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    channels=st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=3, unique=True),
-    secret=st.sampled_from(SECRETS),
-)
+#: Examples per remote executor in the default run (a ``multiprocess`` run starts its worker
+#: afresh, so it draws fewer); ``-m slow`` draws ``SLOW_EXAMPLES`` on each.
+EXAMPLES = {"multiprocess": 4, "dask": 8}
+SLOW_EXAMPLES = 40
+
+
+def check_worker_output(
+    remote: tuple[str, dict[str, Any]],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    examples: int,
+) -> None:
+    """Draw ``examples`` sets of channels and a secret; each run's output arrives, masked."""
+
+    # capfd and caplog are emptied at the start of each example.
+    @settings(max_examples=examples, deadline=None)
+    @given(
+        channels=st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=3, unique=True),
+        secret=st.sampled_from(SECRETS),
+    )
+    def check(channels: list[str], secret: str) -> None:
+        executor, config = remote
+        if executor == "dask" and "teardown_interrupt" in channels:
+            channels = [c for c in channels if c != "teardown_interrupt"] or ["stderr"]
+        caplog.clear()
+        capfd.readouterr()
+        talker = Talker(secret=SecretStr(secret), channels=tuple(channels))
+        with caplog.at_level(logging.WARNING):
+            result = run_assets(
+                [talks], {"talker": talker}, executor=executor, executor_config=config,
+                raise_on_error=False,
+            )
+        out, err = capfd.readouterr()
+        records = "\n".join(r.getMessage() for r in caplog.records)
+        _check(tuple(channels), secret, "\n".join([out, err, records]), result)
+        assert talks.key not in result.failures
+
+    check()
+
+
 def test_worker_output_reaches_the_caller_masked(
     remote: tuple[str, dict[str, Any]],
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
-    channels: list[str],
-    secret: str,
 ) -> None:
-    executor, config = remote
-    if executor == "dask" and "teardown_interrupt" in channels:
-        channels = [c for c in channels if c != "teardown_interrupt"] or ["stderr"]
-    caplog.clear()
-    capfd.readouterr()
-    talker = Talker(secret=SecretStr(secret), channels=tuple(channels))
-    with caplog.at_level(logging.WARNING):
-        result = run_assets(
-            [talks], {"talker": talker}, executor=executor, executor_config=config,
-            raise_on_error=False,
-        )
-    out, err = capfd.readouterr()
-    records = "\n".join(r.getMessage() for r in caplog.records)
-    _check(tuple(channels), secret, "\n".join([out, err, records]), result)
-    assert talks.key not in result.failures
+    check_worker_output(remote, capfd, caplog, EXAMPLES[remote[0]])
+
+
+@pytest.mark.slow
+def test_worker_output_reaches_the_caller_masked_long(
+    remote: tuple[str, dict[str, Any]],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    check_worker_output(remote, capfd, caplog, SLOW_EXAMPLES)
 
 
 ASSETS = """
@@ -168,8 +193,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
-@pytest.mark.parametrize("secret", SECRETS)
-@pytest.mark.parametrize("executor", ["multiprocess", "dask"])
+#: ``host run`` on each remote executor with each secret; the default run takes one secret
+#: with ``\\`` on ``multiprocess`` and one with ``'`` on Dask, the others run under ``-m slow``
+#: (the property test above draws from every secret on both).
+BY_DEFAULT = {("multiprocess", "back\\slash-secret"), ("dask", "it's-a-secret")}
+
+
+@pytest.mark.parametrize(
+    ("executor", "secret"),
+    [
+        (executor, secret)
+        if (executor, secret) in BY_DEFAULT
+        else pytest.param(executor, secret, marks=pytest.mark.slow)
+        for executor in ("multiprocess", "dask")
+        for secret in SECRETS
+    ],
+)
 def test_host_run_shows_worker_output_masked(
     site: Path, tmp_path: Path, executor: str, secret: str, host_dask_address: str
 ) -> None:
