@@ -1,0 +1,96 @@
+"""A session's warm ``multiprocess`` workers: one killed between runs is replaced, and what it
+held is reported lost when the session closes; one killed during a run reports it in that run.
+Records are written by the resources themselves, per pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from host import Session, SessionTeardownError, asset
+from tests.processes import assert_no_child_left, children
+from tests.recording import read
+from tests.sessions import SessionControlled
+
+
+@asset
+def where(db: SessionControlled) -> int:
+    db.use()
+    return os.getpid()
+
+
+@asset
+def dies(db: SessionControlled) -> int:
+    db.use()
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def _gone(pid: int) -> None:
+    for _ in range(200):
+        if not os.path.exists(f"/proc/{pid}") or _zombie(pid):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} is still there")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+LIFECYCLE = ("setup", "up", "teardown")
+
+
+def _events(records: list[dict[str, Any]], pid: int) -> list[str]:
+    return [r["event"] for r in records if r["pid"] == pid and r["event"] in LIFECYCLE]
+
+
+def test_a_worker_killed_between_runs_is_replaced_and_its_resources_reported_lost(
+    record: str,
+) -> None:
+    before = set(children())
+    resources = {"db": SessionControlled(record=record, label="db")}
+    session = Session("multiprocess", {"max_workers": 1})
+    with pytest.raises(SessionTeardownError) as info:
+        with session:
+            killed = session.run_assets([where], resources).outputs["where"]
+            os.kill(killed, signal.SIGKILL)
+            _gone(killed)
+            second = session.run_assets([where], resources).outputs["where"]
+            third = session.run_assets([where], resources).outputs["where"]
+    assert second != killed and third == second  # replaced once, then kept
+    (lost,) = info.value.errors
+    assert lost.resource_key == "db" and f"worker process {killed}" in lost.message
+    assert "not torn down" in lost.message and "SIGKILL" in lost.message
+    records = read(record)
+    assert _events(records, killed) == ["setup", "up"]  # it never went down: it was killed
+    assert _events(records, second) == ["setup", "up", "teardown"]  # once, at close
+    assert session.teardown_errors == list(info.value.errors)
+    assert_no_child_left(before)
+
+
+def test_a_worker_that_dies_during_a_run_reports_its_session_resources_in_that_run(
+    record: str,
+) -> None:
+    before = set(children())
+    resources = {"db": SessionControlled(record=record, label="db")}
+    with Session("multiprocess", {"max_workers": 1}) as session:
+        first = session.run_assets([where], resources).outputs["where"]
+        broken = session.run_assets([dies], resources, raise_on_error=False)
+        after = session.run_assets([where], resources).outputs["where"]
+    assert not broken.success and "died" in broken.failures["dies"].message
+    assert [e.resource_key for e in broken.resource_errors] == ["db"]
+    assert f"worker process {first}" in broken.resource_errors[0].message
+    assert after != first
+    assert session.teardown_errors == []  # reported once, in the run where it happened
+    records = read(record)
+    assert _events(records, after) == ["setup", "up", "teardown"]
+    assert_no_child_left(before)
