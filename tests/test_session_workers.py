@@ -59,13 +59,12 @@ def test_a_worker_killed_between_runs_is_replaced_and_its_resources_reported_los
     before = set(children())
     resources = {"db": SessionControlled(record=record, label="db")}
     session = Session("multiprocess", {"max_workers": 1})
-    with pytest.raises(SessionTeardownError) as info:
-        with session:
-            killed = session.run_assets([where], resources).outputs["where"]
-            os.kill(killed, signal.SIGKILL)
-            _gone(killed)
-            second = session.run_assets([where], resources).outputs["where"]
-            third = session.run_assets([where], resources).outputs["where"]
+    with pytest.raises(SessionTeardownError) as info, session:
+        killed = session.run_assets([where], resources).outputs["where"]
+        os.kill(killed, signal.SIGKILL)
+        _gone(killed)
+        second = session.run_assets([where], resources).outputs["where"]
+        third = session.run_assets([where], resources).outputs["where"]
     assert second != killed and third == second  # replaced once, then kept
     (lost,) = info.value.errors
     assert lost.resource_key == "db" and f"worker process {killed}" in lost.message
