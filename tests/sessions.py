@@ -42,6 +42,29 @@ SESSION_EXECUTORS: list[Any] = [
 ]
 
 
+def sampled(
+    variants: Iterable[Any], on_multiprocess: Iterable[Any], name: str = "variant"
+) -> pytest.MarkDecorator:
+    """Parametrize ``session_executor`` (indirect) and ``name`` over every executor and
+    variant, the ``multiprocess`` ones outside ``on_multiprocess`` only under ``-m slow``
+    (their class is held on ``in_process`` and by the sampled ``multiprocess`` ones)."""
+    keep = set(on_multiprocess)
+    params = []
+    for executor in SESSION_EXECUTORS:
+        for variant in variants:
+            marks = list(executor.marks)
+            if executor.id == "multiprocess" and variant not in keep:
+                marks.append(pytest.mark.slow)
+            params.append(
+                pytest.param(
+                    executor.values[0], variant, marks=marks, id=f"{executor.id}-{variant}"
+                )
+            )
+    return pytest.mark.parametrize(
+        ("session_executor", name), params, indirect=["session_executor"]
+    )
+
+
 def faults(control: str) -> dict[str, Any]:
     """The faults switched on in control file ``control`` (none if it is absent)."""
     if not control or not os.path.exists(control):

@@ -44,6 +44,7 @@ from tests.sessions import (
     alive,
     check_run_resources,
     check_session_lifecycle,
+    sampled,
     set_faults,
     worker_pids,
 )
@@ -183,7 +184,7 @@ def test_session_resources_go_down_in_reverse_order_of_bring_up(
 ENDINGS = ["block_raises", "interrupt", "run_fails", "teardown_fails", "teardown_fails_raising"]
 
 
-@pytest.mark.parametrize("ending", ENDINGS)
+@sampled(ENDINGS, on_multiprocess=["interrupt", "teardown_fails"], name="ending")
 def test_session_resources_go_down_once_whatever_ends_the_session(
     session_executor: Executor, record: str, control: str, ending: str
 ) -> None:
@@ -360,11 +361,15 @@ def test_run_config_scope_session_makes_a_plain_resource_session_scoped(
 # -- host_check and host_max_lifetime --------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [SessionControlled, AsyncChecked], ids=["sync", "async"])
-@pytest.mark.parametrize("how", ["false", "raise"])
+CHECKS = ["sync-false", "sync-raise", "async-false", "async-raise"]
+
+
+@sampled(CHECKS, on_multiprocess=["sync-raise", "async-false"], name="check")
 def test_a_failed_host_check_recycles_the_resource(
-    session_executor: Executor, record: str, control: str, cls: type[Controlled], how: str
+    session_executor: Executor, record: str, control: str, check: str
 ) -> None:
+    kind, how = check.split("-")
+    cls: type[Controlled] = SessionControlled if kind == "sync" else AsyncChecked
     name, config = session_executor
     resources = {"db": cls(record=record, label="db", control=control, secret=SecretStr(SECRET))}
     with Session(name, config) as session:

@@ -17,7 +17,8 @@ the records the resources wrote:
   resources quote in their failures appears in no event, result or error;
 * on ``multiprocess``, no worker that wrote a record outlives the session.
 
-The default run tries 8 schedules per executor; ``pytest -m slow`` tries 100.
+The default run tries 8 schedules in process and 4 on ``multiprocess``; ``pytest -m slow``
+tries 100 on each.
 """
 
 from __future__ import annotations
@@ -162,12 +163,16 @@ def _run(schedule: dict[str, Any], executor: Executor, tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize("executor", SESSION_EXECUTORS)
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(schedule=schedules)
-def test_session_schedules(schedule: dict[str, Any], executor: Executor, tmp_path: Any) -> None:
-    _run(schedule, executor, tmp_path)
+def test_session_schedules(executor: Executor, tmp_path: Any) -> None:
+    # 8 schedules in process, 4 on multiprocess (each starts its workers); 100 under slow.
+    examples = 4 if executor[0] == "multiprocess" else 8
+
+    @settings(max_examples=examples, deadline=None)
+    @given(schedule=schedules)
+    def check(schedule: dict[str, Any]) -> None:
+        _run(schedule, executor, tmp_path)
+
+    check()
 
 
 @pytest.mark.slow

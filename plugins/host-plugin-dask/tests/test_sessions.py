@@ -418,7 +418,7 @@ def check_schedule(tmp: Path, schedule: tuple[list[dict[str, Any]], list[str]]) 
 
 
 @settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(schedule=SCHEDULES)
 def test_random_schedules_tear_every_session_resource_down_once_at_close(
