@@ -611,6 +611,10 @@ class DaskExecutor(RemoteExecutor):
     between runs; :meth:`close_session` tears them down on every worker (reverse order, in its
     task threads), then closes the client and the LocalCluster it started. Those up in a worker
     process that died or was restarted during the session are reported then as not torn down.
+    A run of a session registers no worker plugin: its tasks carry its payload (sent to the
+    cluster once when larger than 1 MiB), the first one in a worker process makes the run's
+    state there, and the session's plugin ends what a closing worker still has open; the run
+    ends on the workers as any run does, with the same guarantees.
     """
 
     name: ClassVar[str] = "dask"
