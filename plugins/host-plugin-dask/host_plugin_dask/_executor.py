@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-import dask
 from distributed import Client, Future, LocalCluster, as_completed, wait
-from distributed.scheduler import KilledWorker
+from distributed.scheduler import KilledWorker, Scheduler
 
 from host import (
     Event,
@@ -691,15 +691,23 @@ def _client(config: DaskConfig) -> Iterator[Client]:
         with Client(config.address, set_as_default=False) as client:
             yield client
         return
-    # The scheduler hands every ready task to a worker at once (no queue on the scheduler,
-    # which costs a round trip per task): a run submits only the assets whose inputs exist.
-    with dask.config.set({"distributed.scheduler.worker-saturation": "inf"}):
-        cluster = LocalCluster(
+    with (
+        LocalCluster(
             n_workers=config.n_workers,
             threads_per_worker=config.threads_per_worker,
             processes=True,
             dashboard_address="127.0.0.1:0",  # no fixed port to collide with
             scheduler_kwargs={"allowed_failures": 0},
-        )
-    with cluster, Client(cluster, set_as_default=False) as client:
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        client.run_on_scheduler(_hand_out_at_once)
         yield client
+
+
+def _hand_out_at_once(dask_scheduler: Scheduler) -> None:
+    """``Client.run_on_scheduler`` target: the scheduler of a LocalCluster a run or a session
+    started hands every ready task to a worker at once, as ``distributed.scheduler.
+    worker-saturation: inf`` does (no queue on the scheduler, which costs a round trip per
+    task; a run submits only the assets whose inputs exist, never a whole large graph)."""
+    dask_scheduler.WORKER_SATURATION = math.inf

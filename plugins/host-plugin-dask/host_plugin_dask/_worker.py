@@ -157,8 +157,10 @@ def _note_session_secrets(session_id: str, secrets: set[str]) -> None:
 
 #: Run name -> the state of a session's run in this process (made by its first task here).
 _SESSION_RUNS: dict[str, RunPlugin] = {}
-#: Session id -> the names of its runs that ended in this process (a late task is not run).
-_ENDED_RUNS: dict[str, set[str]] = {}
+#: Session id -> the names of its runs that ended in this process (a late task is not run),
+#: oldest first; the last :data:`_ENDED_KEPT` of them.
+_ENDED_RUNS: dict[str, dict[str, None]] = {}
+_ENDED_KEPT = 4096
 _SESSION_RUNS_LOCK = threading.Lock()
 
 
@@ -181,7 +183,10 @@ def _take_session_run(name: str, session_id: str) -> RunPlugin | None:
     """Session run ``name``'s state here, taken out, or None; the run is ended here either
     way (a task of it that comes later is not run)."""
     with _SESSION_RUNS_LOCK:
-        _ENDED_RUNS.setdefault(session_id, set()).add(name)
+        ended = _ENDED_RUNS.setdefault(session_id, {})
+        ended[name] = None
+        if len(ended) > _ENDED_KEPT:
+            del ended[next(iter(ended))]
         return _SESSION_RUNS.pop(name, None)
 
 
