@@ -257,12 +257,39 @@ def tables(results: Mapping[str, Any]) -> list[str]:
     return out
 
 
+#: The dask figures' labels (tests/benchmarks/_sessions_dask.py) -> the multiprocess ones.
+_DASK_CONTENDERS = {"separate": "separate calls", "session": "session",
+                    "session, session-scoped resource": "session, resource session-scoped"}
+
+
+def _session_parts(section: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(executor, figures with ``contenders``) of the sessions section: multiprocess, and
+    dask when it was measured (its figures put in the same shape: one block of runs)."""
+    parts: list[tuple[str, Mapping[str, Any]]] = [("multiprocess", section)]
+    dask = section.get("dask", {})
+    if "contenders" in dask:
+        parts.append(("dask", dask))
+    elif any(label in dask for label in _DASK_CONTENDERS):
+        ratios = dask.get("separate_over_session", {})
+        contenders: dict[str, Any] = {}
+        for label, name in _DASK_CONTENDERS.items():
+            entry = dask.get(label)
+            if not isinstance(entry, Mapping) or "later_median_s" not in entry:
+                contenders[name] = {"error": (entry or {}).get("error", "not run")}
+                continue
+            contenders[name] = {"first_run_median_s": entry["first_s"],
+                                "later_runs_median_s": entry["later_median_s"],
+                                "setups_per_block": [entry["setups"]]}
+            if label in ratios:
+                contenders[name]["separate_over_later_runs"] = ratios[label]
+        parts.append(("dask", {"contenders": contenders}))
+    return parts
+
+
 def _sessions_table(section: Mapping[str, Any]) -> list[str]:
     """The sessions section: per contender, run 1, runs 2-10, ratio, setups per block."""
     rows = []
-    parts = [("multiprocess", section), *([("dask", section["dask"])] if "dask" in section
-                                          and "contenders" in section["dask"] else [])]
-    for where, part in parts:
+    for where, part in _session_parts(section):
         for name, entry in part.get("contenders", {}).items():
             if "later_runs_median_s" not in entry:
                 rows.append([where, name, entry.get("error", "-"), "-", "-", "-"])
@@ -274,6 +301,10 @@ def _sessions_table(section: Mapping[str, Any]) -> list[str]:
                          ", ".join(map(str, entry["setups_per_block"]))])
     skipped = section.get("dask", {}).get("skipped")
     note = f" Dask: {skipped}." if skipped else ""
+    if any(where == "dask" for where, _ in _session_parts(section)):
+        note += (" Dask: the same fan on 2 Dask workers (threads_per_worker=1), one block of "
+                 "10 runs per contender, one after the other; a session's LocalCluster starts "
+                 "with its first run, each separate call starts its own.")
     return [f"### Sessions (multiprocess fan of 16 assets, 50 ms setup, 2 workers; blocks of "
             f"{section.get('runs_per_block', 10)} runs interleaved; targets: runs 2-10 in a "
             f"session >= 4x faster than a separate call; session-scoped: 2 setups per block, "
@@ -286,10 +317,7 @@ def _session_targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The sessions section's three targets, on multiprocess (and dask when measured)."""
     targets = []
     section = results.get("sessions", {})
-    parts = [("multiprocess", section)]
-    if "contenders" in section.get("dask", {}):
-        parts.append(("dask", section["dask"]))
-    for where, part in parts:
+    for where, part in _session_parts(section):
         contenders = part.get("contenders", {})
         warm = contenders.get("session", {})
         scoped = contenders.get("session, resource session-scoped", {})

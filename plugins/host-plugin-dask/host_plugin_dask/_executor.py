@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from distributed import Client, Future, LocalCluster, as_completed, wait
-from distributed.scheduler import KilledWorker
+from distributed.scheduler import KilledWorker, Scheduler
 
 from host import (
     Event,
@@ -57,8 +59,16 @@ def _log_entries(
 ) -> dict[tuple[str, int], list[str]]:
     """(worker address, pid) -> resources up there, replayed from the scheduler's log (the
     messages ``keep`` says are of interest)."""
+    return _up_from([message for _, message in client.get_events(TOPIC)], keep)
+
+
+def _up_from(
+    messages: Iterable[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]
+) -> dict[tuple[str, int], list[str]]:
+    """(worker address, pid) -> resources up there, from log messages in order (those
+    ``keep`` says are of interest)."""
     up: dict[tuple[str, int], list[str]] = {}
-    for _, message in client.get_events(TOPIC):
+    for message in messages:
         if not keep(message):
             continue
         keys = up.setdefault((message["address"], message["pid"]), [])
@@ -80,6 +90,10 @@ class _KeptCluster:
             soft placement preference for later runs.
         classes: session-scoped resource key -> its class, to name it in a report of a loss.
         secrets: the secrets the session's runs knew here, masked in what its close writes.
+        following: run id -> the scheduler log's messages of that run so far, for the runs
+            going on; the scheduler sends each to the client as it is logged, ahead of the
+            news of the task that logged it, so once a run's tasks are all back its messages
+            are here (no replay of the log needed to see what is up where).
     """
 
     def __init__(self, session_id: str, config: DaskConfig) -> None:
@@ -89,13 +103,38 @@ class _KeptCluster:
         self.up_at: dict[str, list[str]] = {}
         self.classes: dict[str, type] = {}
         self.secrets: set[str] = set()
+        self.following: dict[str, list[dict[str, Any]]] = {}
         self._stack = contextlib.ExitStack()
         try:
             self.client = self._stack.enter_context(_client(config))
             self.client.register_plugin(SessionPlugin(session_id), name=self.plugin_name)
+            self.client.subscribe_topic(TOPIC, self._logged)
+            self._stack.callback(self._unsubscribe)
         except BaseException:
             self._stack.close()
             raise
+
+    def _logged(self, event: tuple[float, dict[str, Any]]) -> None:
+        """A message of the scheduler's log (in the client's event loop)."""
+        message = event[1]
+        with self.lock:
+            messages = self.following.get(message.get("run", ""))
+            if messages is not None:
+                messages.append(message)
+
+    def _unsubscribe(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.unsubscribe_topic(TOPIC)
+
+    def follow(self, run_id: str) -> None:
+        """Keep the scheduler log's messages of run ``run_id`` from now on."""
+        with self.lock:
+            self.following[run_id] = []
+
+    def unfollow(self, run_id: str) -> list[dict[str, Any]]:
+        """Stop keeping run ``run_id``'s messages; those kept, in order."""
+        with self.lock:
+            return self.following.pop(run_id, [])
 
     def admit(self, run: RunState) -> None:
         """Remember what ``run`` may leave up for the session."""
@@ -194,9 +233,25 @@ class _DaskRun(CallerRun):
         self.started: dict[str, float] = {}  # asset key -> when it was submitted
         self.up_at: dict[str, list[str]] = {}  # worker address -> resources up there
         self.pids: dict[str, int] = {}  # worker address -> its pid (from results)
+        self.fetched: dict[object, TaskResult] = {}  # dask key -> its result, fetched
+        # A run of a session registers no worker plugin: its tasks carry the payload (sent
+        # to the cluster once when large) and the session id.
+        self.shipped: tuple[bytes | Future[bytes], str] | None = None
+        self.went_through = False  # every asset's task came back; nothing was given up on
+        self._turn = 0  # the assets placed so far (a turn among equally placed workers)
+        self.closing: concurrent.futures.Future[dict[str, Any]] | None = None  # started early
+        self._downstream: dict[str, list[str]] | None = None  # asset -> those taking its output
 
     def execute(self) -> None:
-        self.client.register_plugin(RunPlugin(self.payload()), name=self.plugin_name)
+        if self.session is None:
+            self.client.register_plugin(RunPlugin(self.payload()), name=self.plugin_name)
+        else:
+            payload = self.payload()
+            shipped = payload if len(payload) < _SCATTER_ABOVE else None
+            self.session.follow(self.run.run_id)
+            if shipped is None:
+                self.scattered[""] = self.client.scatter(payload, hash=False)
+            self.shipped = (shipped or self.scattered[""], self.session.session_id)
         remaining = self.run.remaining()
         limit = None if remaining is None else remaining + self.grace
         futures = as_completed(loop=self.client.loop, timeout=limit)
@@ -204,9 +259,16 @@ class _DaskRun(CallerRun):
             try:
                 self._submit_ready(futures)
                 for future in futures:
-                    self._collect(future)
+                    # What else finished meanwhile comes with it: one fetch of their results.
+                    done = [future, *futures.next_batch(block=False)]
+                    if self._last(done):  # the run ends on the workers while they come
+                        self._close_early()
+                    self._fetch(done)
+                    for each in done:
+                        self._collect(each)
                     if self.going:
                         self._submit_ready(futures)
+                self.went_through = True
             except TimeoutError:  # as_completed's limit: the timeout and its grace passed
                 if self.run.timeout is None:
                     raise
@@ -228,8 +290,11 @@ class _DaskRun(CallerRun):
             for future in self.scattered.values():
                 future.release()
             self.scattered.clear()
-            with contextlib.suppress(Exception):  # the run is over either way
-                self.client.unregister_worker_plugin(self.plugin_name)
+            if self.session is None:
+                with contextlib.suppress(Exception):  # the run is over either way
+                    self.client.unregister_worker_plugin(self.plugin_name)
+            else:
+                self.session.unfollow(self.run.run_id)
         self.end()
 
     def _collect_interrupted(self) -> None:
@@ -270,31 +335,46 @@ class _DaskRun(CallerRun):
     # -- assets ------------------------------------------------------------------------------
 
     def _submit_ready(self, futures: as_completed) -> None:
+        # The ready assets go in one message per placement (one graph for Dask, where the
+        # run's payload, when the tasks carry it, is pickled once).
+        groups: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
         for key in self.frontier.ready:
             self.frontier.start(key)
             inputs = {up: self._input(up) for up in self.run.plan.steps[key].upstream}
-            placement: dict[str, Any] = {}
             # A soft preference for the workers that already have most of the asset's
             # resources up: without it Dask could bring them up in one more process.
             up = dict(sorted(self.up_at.items()))
             if self.session is not None:
                 up = self.session.placement(up)
-            if preferred := self.best_placed(key, up):
-                placement = {"workers": preferred, "allow_other_workers": True}
-            self.started[key] = time.perf_counter()
-            future = self.client.submit(
+            best = self.best_placed(key, up)
+            # Among equally placed workers, one each in turn: the scheduler, handed every
+            # task at once, would put most of them on one worker by its estimates.
+            preferred = (best[self._turn % len(best)],) if best else ()
+            self._turn += 1
+            groups.setdefault(preferred, []).append((key, inputs))
+        for preferred, group in groups.items():
+            placement: dict[str, Any] = {}
+            if preferred:
+                placement = {"workers": list(preferred), "allow_other_workers": True}
+            now = time.perf_counter()
+            for key, _ in group:
+                self.started[key] = now
+            shipped = [[each] * len(group) for each in self.shipped or ()]
+            submitted = self.client.map(
                 run_asset,
-                self.plugin_name,
-                key,
-                inputs,
-                key=f"{key}-{self.run.run_id}",
+                [self.plugin_name] * len(group),
+                [key for key, _ in group],
+                [inputs for _, inputs in group],
+                *shipped,
+                key=[f"{key}-{self.run.run_id}" for key, _ in group],
                 pure=False,
                 retries=0,
                 **placement,
             )
-            self.pending[future.key] = key
-            self.submitted[future.key] = future
-            futures.add(future)
+            for (key, _), future in zip(group, submitted, strict=True):
+                self.pending[future.key] = key
+                self.submitted[future.key] = future
+            futures.update(submitted)
 
     def _input(self, key: str) -> Any:
         """Asset ``key``'s pickled output as a task argument: small ones inline, large ones
@@ -306,6 +386,56 @@ class _DaskRun(CallerRun):
             self.scattered[key] = self.client.scatter(blob, hash=False)
         return self.scattered[key]
 
+    def _last(self, done: list[Future[TaskResult]]) -> bool:
+        """Whether ``done`` holds every asset still running, and nothing can start after them
+        (none has an asset downstream, nothing is ready)."""
+        keys = {self.pending[f.key] for f in done if f.key in self.pending}
+        if self.frontier.ready or len(keys) < len(self.pending):
+            return False
+        if self._downstream is None:
+            self._downstream = self.run.plan.downstream()
+        return not any(self._downstream[key] for key in keys)
+
+    def _close_early(self) -> None:
+        """Start ending the run on every worker now, in a thread (:meth:`_end_everywhere`
+        takes its answer): the last results are fetched meanwhile."""
+        closing: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+
+        def close() -> None:
+            try:
+                closing.set_result(self._close_run())
+            except BaseException as exc:  # given to the caller's thread
+                closing.set_exception(exc)
+
+        threading.Thread(target=close, name=f"host-dask-close-{self.run.run_id}").start()
+        self.closing = closing
+
+    def _close_run(self) -> dict[str, Any]:
+        """End the run on every worker (:func:`close_run`): worker address -> its answer."""
+        session: dict[str, Any] = {}
+        if self.session is not None:
+            session["session_id"] = self.session.session_id
+        results: dict[str, Any] = self.client.run(
+            close_run,
+            self.plugin_name,
+            self.teardown_timeouts,
+            self.grace,
+            on_error="return",
+            **session,
+        )
+        return results
+
+    def _fetch(self, done: list[Future[TaskResult]]) -> None:
+        """Fetch the results of the finished futures in ``done`` at once (one round trip to
+        the cluster instead of one each); :meth:`_collect` takes them from there. If that
+        fails (a result was lost with its worker), each is fetched on its own there."""
+        finished = [f for f in done if f.status == "finished" and f.key in self.pending]
+        if len(finished) < 2:
+            return
+        with contextlib.suppress(Exception):
+            results = self.client.gather(finished)
+            self.fetched.update(zip((f.key for f in finished), results, strict=True))
+
     def _collect(self, future: Future[TaskResult]) -> None:
         self.check_time()
         if future.key not in self.pending:
@@ -315,7 +445,11 @@ class _DaskRun(CallerRun):
         status = future.status
         if status == "finished":
             try:
-                task: TaskResult = future.result()
+                task: TaskResult = (
+                    self.fetched.pop(future.key)
+                    if future.key in self.fetched
+                    else future.result()
+                )
             except Exception as lost:  # its result was lost with its worker before it came
                 exc = lost
             else:
@@ -365,9 +499,7 @@ class _DaskRun(CallerRun):
 
     def _end_everywhere(self) -> None:
         """Tear down on every worker (in its task threads); report what lost workers left up."""
-        results: dict[str, Any] = self.client.run(
-            close_run, self.plugin_name, self.teardown_timeouts, self.grace, on_error="return"
-        )
+        results = self._close_run() if self.closing is None else self.closing.result()
         ended: set[tuple[str, int]] = set()
         stuck: list[str] = []
         for address in sorted(results):
@@ -388,7 +520,14 @@ class _DaskRun(CallerRun):
                 self.client.restart_workers(stuck, raise_for_error=False)
         # Workers that did not answer (lost, or replaced by their nanny) tore nothing down:
         # what was up there is in the scheduler's log, even for an asset that never returned.
-        for (address, pid), keys in self._up_by_log().items():
+        # A session's run that went through has that log's messages already (see
+        # _KeptCluster.following): the log is replayed only if they show something left.
+        up: dict[tuple[str, int], list[str]] | None = None
+        if self.session is not None and self.went_through:
+            up = _up_from(self.session.unfollow(self.run.run_id), self._of_run)
+            if any(keys and where not in ended for where, keys in up.items()):
+                up = None
+        for (address, pid), keys in (self._up_by_log() if up is None else up).items():
             if keys and (address, pid) not in ended:
                 answer = results.get(address)
                 why = (
@@ -401,10 +540,12 @@ class _DaskRun(CallerRun):
     def _up_by_log(self) -> dict[tuple[str, int], list[str]]:
         """(worker address, pid) -> the run's resources up there, replayed from the scheduler's
         log (session resources are the session's close's to account for)."""
-        run_id = self.run.run_id
-        return _log_entries(
-            self.client, lambda m: m.get("run") == run_id and m.get("scope") != "session"
-        )
+        return _log_entries(self.client, self._of_run)
+
+    def _of_run(self, message: dict[str, Any]) -> bool:
+        """Whether a message of the scheduler's log is of this run's own resources (session
+        resources are the session's close's to account for)."""
+        return message.get("run") == self.run.run_id and message.get("scope") != "session"
 
 
 class DaskExecutor(RemoteExecutor):
@@ -470,6 +611,10 @@ class DaskExecutor(RemoteExecutor):
     between runs; :meth:`close_session` tears them down on every worker (reverse order, in its
     task threads), then closes the client and the LocalCluster it started. Those up in a worker
     process that died or was restarted during the session are reported then as not torn down.
+    A run of a session registers no worker plugin: its tasks carry its payload (sent to the
+    cluster once when larger than 1 MiB), the first one in a worker process makes the run's
+    state there, and the session's plugin ends what a closing worker still has open; the run
+    ends on the workers as any run does, with the same guarantees.
     """
 
     name: ClassVar[str] = "dask"
@@ -556,4 +701,13 @@ def _client(config: DaskConfig) -> Iterator[Client]:
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
+        client.run_on_scheduler(_hand_out_at_once)
         yield client
+
+
+def _hand_out_at_once(dask_scheduler: Scheduler) -> None:
+    """``Client.run_on_scheduler`` target: the scheduler of a LocalCluster a run or a session
+    started hands every ready task to a worker at once, as ``distributed.scheduler.
+    worker-saturation: inf`` does (no queue on the scheduler, which costs a round trip per
+    task; a run submits only the assets whose inputs exist, never a whole large graph)."""
+    dask_scheduler.WORKER_SATURATION = math.inf

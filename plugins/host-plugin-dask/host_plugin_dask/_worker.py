@@ -27,9 +27,16 @@ tell what was left up in a worker process that died in the middle of an asset.
 Sessions (:class:`host.Session`): a run of a session brings its session-scoped resources up
 into this process's store of the session (``host.executors`` keeps it, found by the session's
 id), where later runs of the session in this process find them. A :class:`SessionPlugin`
-registered when the session opens holds nothing but the session's id; the session ends here
-with :func:`close_session_here` (``Client.run``, in the task thread pool: reverse order of
-bring-up), or, if that call never came, in the plugin's ``teardown`` when the worker closes.
+registered when the session opens holds the session's id; the session ends here with
+:func:`close_session_here` (``Client.run``, in the task thread pool: reverse order of bring-up),
+or, if that call never came, in the plugin's ``teardown`` when the worker closes.
+
+A run of a session registers no plugin of its own (two round trips to every worker per run):
+each of its tasks carries the run's payload, and the first one to land in a process makes the
+run's state there (a :class:`RunPlugin` kept in this module, found by the run's name). It ends
+with :func:`close_run` as any run, or, if that never came, with the session's plugin
+``teardown``. A run that ended in a process stays ended there: a task of it that arrives late
+is not run.
 """
 
 from __future__ import annotations
@@ -148,6 +155,50 @@ def _note_session_secrets(session_id: str, secrets: set[str]) -> None:
         _SESSION_SECRETS.setdefault(session_id, []).append(secrets)
 
 
+#: Run name -> the state of a session's run in this process (made by its first task here).
+_SESSION_RUNS: dict[str, RunPlugin] = {}
+#: Session id -> the names of its runs that ended in this process (a late task is not run),
+#: oldest first; the last :data:`_ENDED_KEPT` of them.
+_ENDED_RUNS: dict[str, dict[str, None]] = {}
+_ENDED_KEPT = 4096
+_SESSION_RUNS_LOCK = threading.Lock()
+
+
+def _session_run(name: str, session_id: str, payload: bytes) -> RunPlugin:
+    """The state of session run ``name`` in this process, made from ``payload`` the first time
+    (a run that already ended here stays ended: its state is a closed one)."""
+    with _SESSION_RUNS_LOCK:
+        run = _SESSION_RUNS.get(name)
+        if run is None:
+            run = RunPlugin(payload, session_id=session_id)
+            run.setup(get_worker())
+            if name in _ENDED_RUNS.get(session_id, ()):
+                run._closed = True
+            else:
+                _SESSION_RUNS[name] = run
+        return run
+
+
+def _take_session_run(name: str, session_id: str) -> RunPlugin | None:
+    """Session run ``name``'s state here, taken out, or None; the run is ended here either
+    way (a task of it that comes later is not run)."""
+    with _SESSION_RUNS_LOCK:
+        ended = _ENDED_RUNS.setdefault(session_id, {})
+        ended[name] = None
+        if len(ended) > _ENDED_KEPT:
+            del ended[next(iter(ended))]
+        return _SESSION_RUNS.pop(name, None)
+
+
+def _take_session_runs(session_id: str) -> list[RunPlugin]:
+    """The runs of ``session_id`` still open here, taken out; the session forgets its ended
+    runs."""
+    with _SESSION_RUNS_LOCK:
+        names = [n for n, run in _SESSION_RUNS.items() if run.session_id == session_id]
+        _ENDED_RUNS.pop(session_id, None)
+        return [_SESSION_RUNS.pop(name) for name in names]
+
+
 def _masked_info(info: ErrorInfo, secrets: Collection[str]) -> ErrorInfo:
     if not secrets:
         return info
@@ -205,10 +256,14 @@ class SessionPlugin(WorkerPlugin):
         self._worker = worker
 
     async def teardown(self, worker: Worker) -> None:
-        """Dask removes the plugin (the session closed) or closes the worker."""
+        """Dask removes the plugin (the session closed) or closes the worker: the session's
+        runs still open here end, then the session."""
         loop = asyncio.get_running_loop()
+        pool = worker.executors["default"]
         with contextlib.suppress(Exception):  # the worker is going; nobody to report to
-            await loop.run_in_executor(worker.executors["default"], _close_session, self.session_id)
+            for run in _take_session_runs(self.session_id):
+                await loop.run_in_executor(pool, run.close)
+            await loop.run_in_executor(pool, _close_session, self.session_id)
 
 
 async def close_session_here(session_id: str, dask_worker: Worker) -> SessionTeardownResult:
@@ -224,20 +279,29 @@ async def close_session_here(session_id: str, dask_worker: Worker) -> SessionTea
 class RunPlugin(WorkerPlugin):
     """The run's state on one Dask worker: created lazily, closed once.
 
+    Registered as a Dask worker plugin for a run outside a session; for a run of a session,
+    made by its first task in each process and kept in this module (see the module's text).
+
     Args:
         payload: the run's :class:`RunPayload`, pickled with cloudpickle (asset functions by
             value); unpickled on the worker only when its first asset of the run arrives.
+        session_id: the run's session, if it has one.
     """
 
     idempotent = False
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, session_id: str | None = None) -> None:
         self._payload = payload
         self._run: WorkerRun | None = None
         self._closed = False
         self._interrupted = False
         self._output: CapturedOutput | None = None
-        self._session_id: str | None = None
+        self._session_id: str | None = session_id
+
+    @property
+    def session_id(self) -> str | None:
+        """The run's session (None outside one)."""
+        return self._session_id
 
     def setup(self, worker: Worker) -> None:
         self._worker = worker
@@ -359,33 +423,70 @@ def _plugin(name: str) -> RunPlugin:
     return plugin
 
 
-def run_asset(plugin_name: str, key: str, inputs: dict[str, bytes]) -> TaskResult:
-    """The Dask task of one asset: run it with the run's state on this worker."""
+def run_asset(
+    plugin_name: str,
+    key: str,
+    inputs: dict[str, bytes],
+    payload: bytes | None = None,
+    session_id: str | None = None,
+) -> TaskResult:
+    """The Dask task of one asset: run it with the run's state on this worker.
+
+    Args:
+        plugin_name: the run's name (its plugin's, outside a session).
+        key: the asset.
+        inputs: its upstream outputs, pickled.
+        payload: the run's payload, for a run of session ``session_id`` (which registers no
+            plugin): the first task of the run here makes the run's state from it.
+        session_id: the run's session.
+    """
+    if payload is not None and session_id is not None:
+        return _session_run(plugin_name, session_id, payload).run_asset(key, inputs)
     return _plugin(plugin_name).run_asset(key, inputs)
+
+
+def _found(plugin_name: str, dask_worker: Worker) -> RunPlugin | None:
+    """The run's state here: a session's run, else the run's plugin (None: neither)."""
+    with _SESSION_RUNS_LOCK:
+        run = _SESSION_RUNS.get(plugin_name)
+    if run is not None:
+        return run
+    plugin = dask_worker.plugins.get(plugin_name)
+    return plugin if isinstance(plugin, RunPlugin) else None
 
 
 def interrupt_run(plugin_name: str, dask_worker: Worker) -> list[str]:
     """``Client.run`` target: interrupt the run's assets running on this worker."""
-    plugin = dask_worker.plugins.get(plugin_name)
-    if not isinstance(plugin, RunPlugin):
+    plugin = _found(plugin_name, dask_worker)
+    if plugin is None:
         return []
     return plugin.interrupt()
 
 
 async def close_run(
-    plugin_name: str, timeouts: dict[str, float | None], grace: float, dask_worker: Worker
+    plugin_name: str,
+    timeouts: dict[str, float | None],
+    grace: float,
+    dask_worker: Worker,
+    session_id: str | None = None,
 ) -> TeardownResult:
     """``Client.run`` target: end the run on this worker, in its task thread pool.
 
     Args:
-        plugin_name: the run's plugin.
+        plugin_name: the run's plugin (its name, for a run of a session).
         timeouts: resource key -> its teardown timeout (``None``: no limit).
         grace: seconds more a teardown gets past its timeout. A resource still going down
             then (its deadline could not stop it: C code that never returns to Python) makes
             this return what happened so far with ``stuck`` set; the teardown goes on in its
             thread (a thread cannot be stopped), and the caller restarts the worker.
+        dask_worker: this worker (given by ``Client.run``).
+        session_id: the run's session, if it has one (the run has no plugin then).
     """
-    plugin = dask_worker.plugins.get(plugin_name)
+    plugin = (
+        _take_session_run(plugin_name, session_id)
+        if session_id is not None
+        else dask_worker.plugins.get(plugin_name)
+    )
     if not isinstance(plugin, RunPlugin):
         return TeardownResult(pid=os.getpid())
     loop = asyncio.get_running_loop()

@@ -436,3 +436,94 @@ def test_random_schedules_tear_every_session_resource_down_once_at_close_slow(
     tmp_path: Path, schedule: tuple[list[dict[str, Any]], list[str]]
 ) -> None:
     check_schedule(tmp_path / f"s{time.monotonic_ns()}", schedule)
+
+
+# -- a session's runs carry their payload; a lost worker in the middle of one ------------------
+
+
+@asset(name="first")
+def first_user(r: PerRun) -> int:
+    assert r._up
+    return os.getpid()
+
+
+@asset(name="killer")
+def killer(r: PerRun) -> None:
+    assert r._up
+    # Die only once `first` has brought the run's resource up in the other worker.
+    deadline = time.monotonic() + 30
+    while not any(x["event"] == "setup" and x["pid"] != os.getpid() for x in read(r.record)):
+        if time.monotonic() > deadline:
+            raise AssertionError("the other worker never brought the resource up")
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@asset(name="after_killer")
+def after_killer(killer: None) -> None:
+    raise AssertionError("downstream of a dead worker must not run")
+
+
+@pytest.mark.parametrize(
+    "assets",
+    [[first_user, killer, after_killer], [first_user, killer]],
+    ids=["the dead worker's asset has a downstream asset", "it is the last asset"],
+)
+def test_run_resources_of_a_worker_lost_in_a_session_run_are_reported_in_that_run(
+    files: tuple[str, str], assets: list[AssetDefinition]
+) -> None:
+    record, _ = files
+    with Session(**DASK) as session:
+        result = session.run_assets(assets, {"r": PerRun(record=record)}, raise_on_error=False)
+        pids = {result.outputs["first"]}
+        client = session.executor.session_client(session.session_id)  # type: ignore[attr-defined]
+        client.wait_for_workers(2, timeout=60)  # hang guard: the nanny restarts the dead one
+        # The session goes on: its next run's tasks bring the run's state to the new process.
+        later = session.run_assets(
+            [first_user, *[make_run_user(i) for i in range(4)]], {"r": PerRun(record=record)}
+        )
+        pids |= worker_pids(session)
+    assert result.failures["killer"].type == "host._errors.WorkerDiedError"
+    setups = {r["pid"] for r in read(record) if r["event"] == "setup" and r["run"] == result.run_id}
+    (dead,) = setups - {result.outputs["first"]}
+    pids.add(dead)
+    # Seen from the scheduler's log, though the dead process told the caller nothing.
+    assert [e.resource_key for e in result.resource_errors] == ["r"]
+    assert f"process {dead}" in result.resource_errors[0].message
+    assert later.success and not later.resource_errors
+    check_run_lifecycle([r for r in read(record) if r["run"] == later.run_id], [later.run_id])
+    assert_gone(pids)
+
+
+def make_run_user(i: int) -> AssetDefinition:
+    @asset(name=f"run_user_{i}")
+    def run_user(r: PerRun) -> int:
+        assert r._up
+        return os.getpid()
+
+    return run_user
+
+
+def make_big_user(i: int, size: int) -> AssetDefinition:
+    blob = bytes(size)  # goes with the asset, by value: the run's payload is larger than 1 MiB
+
+    @asset(name=f"big_{i}")
+    def big(r: PerRun) -> int:
+        assert r._up
+        return len(blob)
+
+    return big
+
+
+def test_a_session_run_with_a_large_payload_sends_it_once_and_ends_everywhere(
+    files: tuple[str, str],
+) -> None:
+    record, _ = files
+    assets = [make_big_user(i, 2 << 20) for i in range(4)]
+    with Session(**DASK) as session:
+        results = [session.run_assets(assets, {"r": PerRun(record=record)}) for _ in range(2)]
+        pids = worker_pids(session)
+    for result in results:
+        assert result.success and set(result.outputs.values()) == {2 << 20}
+    check_run_lifecycle(read(record), session.runs)
+    assert_gone(pids)
