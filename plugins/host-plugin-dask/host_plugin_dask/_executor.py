@@ -349,7 +349,7 @@ class _DaskRun(CallerRun):
             best = self.best_placed(key, up)
             # Among equally placed workers, one each in turn: the scheduler, handed every
             # task at once, would put most of them on one worker by its estimates.
-            preferred = (best[self._turn % len(best)],) if best else ()
+            preferred: tuple[str, ...] = (best[self._turn % len(best)],) if best else ()
             self._turn += 1
             groups.setdefault(preferred, []).append((key, inputs))
         for preferred, group in groups.items():
