@@ -153,12 +153,12 @@ def execute_run(
     graph, plan = prepare_run(assets, resources, selection, run_config)
     graph.check_config(plan.resource_keys())
     chosen.check(plan, graph)
-    if session is not None:
-        session.admit(graph, plan, run_id)
     if chosen.shares_environment:
         graph.check_environment(plan.resource_keys())
     seconds = _run_timeout(timeout)
     timeouts = resolve_timeouts(graph, plan, resource_timeouts)
+    if session is not None:  # last: a run refused above leaves the session as it was
+        session.admit(graph, plan, run_id)
     plugins = with_scoped_plugins(plugins)
     manager = run_plugin_manager(plugins)
     secrets = set(secret_values({key: node.resource for key, node in graph.nodes.items()}))

@@ -295,6 +295,29 @@ def test_a_changed_config_for_a_session_resource_is_a_config_error_before_anythi
         session.run_assets(fan("ab", ["db", "conn"]), first)
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"timeout": -1},
+        {"resource_timeouts": {"db": {"setup": 0}}},
+        {"resource_timeouts": {"x": {}}},
+    ],
+    ids=["run-timeout", "resource-timeout", "unknown-key"],
+)
+def test_a_run_refused_before_it_starts_leaves_the_session_as_it_was(
+    record: str, refusal: dict[str, Any]
+) -> None:
+    # Refused after the session's checks could have passed: it pins no config, counts no run.
+    with Session() as session:
+        first = {"db": SessionControlled(record=record, label="db", secret=SecretStr(SECRET))}
+        with pytest.raises(ConfigError):
+            session.run_assets(fan("a", ["db"]), first, **refusal)
+        assert session.runs == [] and read(record) == []
+        other = {"db": SessionControlled(record=record, label="db2")}
+        done = session.run_assets(fan("a", ["db"]), other)
+    assert session.runs == [done.run_id]
+
+
 def test_a_session_resource_depending_on_a_run_scoped_one_is_a_definition_error(
     session_executor: Executor, record: str
 ) -> None:
