@@ -125,7 +125,7 @@ def format_exception(exc: BaseException) -> str:
     return _STR_FAILED.sub(_unprintable_line, text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """A picklable description of an error: type, message, formatted traceback.
 
@@ -175,14 +175,14 @@ def current_pid() -> int:
     return _process["pid"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Base:
     run_id: str
     pid: int = field(default_factory=current_pid, kw_only=True)
     timestamp: float = field(default_factory=time.time, kw_only=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunStarted(_Base):
     """A run started (in the coordinating process)."""
 
@@ -190,7 +190,7 @@ class RunStarted(_Base):
     assets: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunFinished(_Base):
     """A run finished, after every teardown."""
 
@@ -198,14 +198,14 @@ class RunFinished(_Base):
     duration: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetStarted(_Base):
     """An asset started computing."""
 
     asset_key: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetSucceeded(_Base):
     """An asset computed its output."""
 
@@ -213,7 +213,7 @@ class AssetSucceeded(_Base):
     duration: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetFailed(_Base):
     """An asset raised, or a resource it needs failed to come up, or its worker died."""
 
@@ -222,7 +222,7 @@ class AssetFailed(_Base):
     error: ErrorInfo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetSkipped(_Base):
     """An asset was not run because an upstream asset failed or was skipped."""
 
@@ -230,7 +230,7 @@ class AssetSkipped(_Base):
     upstream: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceEvent(_Base):
     """A resource phase ended, successfully (``error is None``) or not.
 
@@ -246,7 +246,7 @@ class ResourceEvent(_Base):
     scope: Literal["run", "session"] = "run"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceReused(_Base):
     """A run took a session-scoped resource that was already up in this process.
 
@@ -265,7 +265,7 @@ class ResourceReused(_Base):
     age: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceRecycled(_Base):
     """A session-scoped resource was torn down between runs, to come up again fresh.
 
@@ -281,7 +281,7 @@ class ResourceRecycled(_Base):
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogRecorded(_Base):
     """A log record emitted by a step of the run: an asset computing, or a resource phase.
 
@@ -340,7 +340,7 @@ Event = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """What a run produced.
 

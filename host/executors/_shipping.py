@@ -130,12 +130,24 @@ def needed_resources(plan: Plan, graph: ResourceGraph) -> ResourceGraph:
 
 
 def check_shippable(plan: Plan, graph: ResourceGraph) -> None:
-    """Pickle every asset and needed resource once, to fail before any worker starts.
+    """Pickle every asset and needed resource, to fail before any worker starts: all of them
+    in one pickle (one memo: a function or module-level object shared by many assets is
+    pickled once), and only when that fails each on its own, to name the first that cannot
+    be sent.
 
     Raises:
         DefinitionError: naming the first asset (or resource) that cannot be pickled, with
             the reason.
     """
+    nodes = {
+        key: node for key, node in needed_resources(plan, graph).flat().items() if node.key == key
+    }  # an alias is checked under its node's own key
+    try:
+        dumps((tuple(plan.steps.values()), [node.resource for node in nodes.values()]))
+    except Exception:
+        pass  # one of them cannot be pickled: found and named below
+    else:
+        return
     for key, step in plan.steps.items():
         try:
             dumps(step)
@@ -148,9 +160,7 @@ def check_shippable(plan: Plan, graph: ResourceGraph) -> None:
                 f"handles (connections, locks, open files, threads) out of the function, its "
                 f"closure, its defaults and the globals it uses: hold them in a resource."
             ) from exc
-    for key, node in needed_resources(plan, graph).flat().items():
-        if node.key != key:
-            continue  # an alias of a node checked under its own key
+    for key, node in nodes.items():
         try:
             dumps(node.resource)
         except Exception as exc:
