@@ -204,7 +204,7 @@ class ResourceStack:
             try:
                 entry = session.reuse(key, run)
             finally:
-                self._teardown.teardown_errors.extend(session.runtime.teardown_errors)
+                self._take_teardown_errors(session)
             if entry is not None:
                 self._instances[key] = entry.instance
                 self._values[key] = entry.value
@@ -215,7 +215,14 @@ class ResourceStack:
                 return self._bring_up_new(key)
             finally:
                 self._runtime = run
-                self._teardown.teardown_errors.extend(session.runtime.teardown_errors)
+                self._take_teardown_errors(session)
+
+    def _take_teardown_errors(self, session: SessionResources) -> None:
+        """Move the teardown failures the session's runtime saw for this run (a recycle's)
+        to this stack's, so each is reported once."""
+        errors = session.runtime.teardown_errors
+        self._teardown.teardown_errors.extend(errors)
+        errors.clear()
 
     def _bring_up_new(self, key: str) -> Any:
         """Bring ``key`` up anew (a resource with a lifecycle)."""

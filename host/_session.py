@@ -12,6 +12,7 @@ against the session and closes it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -114,6 +115,8 @@ class Session:
         self._secrets: set[str] = set()
         self._closed = False
         self._opened = False
+        self._running: collections.Counter[int] = collections.Counter()  # thread -> its runs
+        self._idle = threading.Condition(self._lock)  # notified when a run of it ends
         self._signals: contextlib.ExitStack | None = None
 
     # -- runs --------------------------------------------------------------------------------
@@ -141,20 +144,25 @@ class Session:
                 the one it came up with in this session.
         """
         self._open()
-        return execute_run(
-            assets,
-            resources,
-            self.executor,
-            selection=selection,
-            run_id=run_id,
-            raise_on_error=raise_on_error,
-            plugins=(*self._plugins, *plugins),
-            timeout=timeout,
-            resource_timeouts=resource_timeouts,
-            run_config=run_config,
-            history=history,
-            session=_Admission(self),
-        )
+        try:
+            return execute_run(
+                assets,
+                resources,
+                self.executor,
+                selection=selection,
+                run_id=run_id,
+                raise_on_error=raise_on_error,
+                plugins=(*self._plugins, *plugins),
+                timeout=timeout,
+                resource_timeouts=resource_timeouts,
+                run_config=run_config,
+                history=history,
+                session=_Admission(self),
+            )
+        finally:
+            with self._lock:
+                self._running[threading.get_ident()] -= 1
+                self._idle.notify_all()
 
     def _open(self) -> None:
         with self._lock:
@@ -167,6 +175,7 @@ class Session:
                 self._opened = True
                 if self._keeps:
                     self.executor.open_session(self.session_id)
+            self._running[threading.get_ident()] += 1
 
     def admit(self, graph: ResourceGraph, plan: Plan, run_id: str) -> None:
         """Check a run's session-scoped resources against the session (see
@@ -229,7 +238,9 @@ class Session:
     def close(self) -> None:
         """Tear down every session resource, in every process the session used, in reverse
         order of bring-up; stop what the executor started for the session. Once; later calls
-        do nothing.
+        do nothing. Runs of the session going on in other threads are waited for first (a
+        ``KeyboardInterrupt`` during the wait ends it: the teardown happens then); runs
+        started after ``close`` began are refused (:class:`host.SessionError`).
 
         Raises:
             SessionTeardownError: session resources failed to go down (or were lost with a
@@ -241,8 +252,19 @@ class Session:
                 return
             self._closed = True
             opened = self._opened
-        if not (opened and self._keeps):
-            return
+        try:
+            with self._idle:  # a Ctrl-C here ends the wait; the teardown still runs
+                self._idle.wait_for(self._others_done)
+        finally:
+            if opened and self._keeps:
+                self._tear_down()
+
+    def _others_done(self) -> bool:
+        """Whether no run of the session is going on in a thread other than this one."""
+        me = threading.get_ident()
+        return not any(n for ident, n in self._running.items() if ident != me)
+
+    def _tear_down(self) -> None:
         plugins = with_scoped_plugins(self._plugins)
         manager = run_plugin_manager(plugins)
         secrets = self._secrets

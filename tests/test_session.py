@@ -424,6 +424,25 @@ def test_a_failed_host_check_recycles_the_resource(
         assert SECRET not in repr(result)
 
 
+def test_a_teardown_that_fails_while_recycling_is_one_error_of_that_run_per_copy(
+    session_executor: Executor, record: str, control: str
+) -> None:
+    name, config = session_executor
+    resources = {"db": SessionControlled(record=record, label="db", control=control)}
+    with Session(name, config) as session:
+        first = session.run_assets(fan("ab", ["db"]), resources)
+        set_faults(control, check={"db": "false"}, teardown=["db"])
+        sick = session.run_assets(fan("ab", ["db"]), resources, raise_on_error=False)
+        set_faults(control)
+    records = read(record)
+    recycled = [r for r in teardowns(records, "db") if r["run"] == first.run_id]
+    assert recycled and len(sick.events_of(ResourceRecycled)) == len(recycled)
+    assert [e.resource_key for e in sick.resource_errors] == ["db"] * len(recycled)
+    failed = [e for e in sick.events_of(ResourceEvent) if e.phase == "teardown" and e.error]
+    assert len(failed) == len(recycled)
+    assert not sick.success and sick.outputs.keys() == {"a", "b"}
+
+
 def test_a_resource_past_its_max_lifetime_is_recycled_and_one_within_it_is_not(
     session_executor: Executor, record: str
 ) -> None:
@@ -509,6 +528,72 @@ def test_runs_from_several_threads_are_isolated_and_share_the_session_resource(
     assert len(session.runs) == threads * 3 == len(set(session.runs))
     reused = [e for mine in results.values() for r in mine for e in r.events_of(ResourceReused)]
     assert sorted(e.uses for e in reused) == list(range(2, threads * 3 + 1))
+
+
+@host.asset
+def held(db: Any) -> str:
+    """Says it started (a ``held`` file beside ``db``'s record), waits for a ``release`` file
+    there, then uses ``db``: what the session's close must wait for."""
+    here = Path(db.record).parent
+    (here / "held").write_text("held")
+    while not (here / "release").exists():
+        time.sleep(0.01)
+    return str(db.use())
+
+
+@pytest.mark.parametrize("failing_teardown", [False, True])
+def test_close_waits_for_a_run_going_on_in_another_thread(
+    session_executor: Executor, record: str, control: str, failing_teardown: bool
+) -> None:
+    name, config = session_executor
+    here = Path(record).parent
+    resources = {"db": SessionControlled(record=record, label="db", control=control)}
+    session = Session(name, config)
+    session.run_assets(fan("a", ["db"]), resources)
+    results: list[host.RunResult] = []
+    closing_errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            session.close()
+        except BaseException as exc:
+            closing_errors.append(exc)
+
+    run = threading.Thread(target=lambda: results.append(session.run_assets([held], resources)))
+    closer = threading.Thread(target=close)
+    run.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (here / "held").exists():
+            assert time.monotonic() < deadline and run.is_alive(), "the held run never started"
+            time.sleep(0.01)
+        if failing_teardown:
+            set_faults(control, teardown=["db"])
+        closer.start()
+        closer.join(timeout=0.5)
+        assert closer.is_alive(), "close() returned while a run of the session was going on"
+        assert teardowns(read(record), "db") == []
+        with pytest.raises(SessionError, match="closed"):
+            session.run_assets(fan("b", ["db"]), resources)
+    finally:
+        (here / "release").write_text("go")  # a failed check must not leave the run waiting
+        run.join(timeout=60)
+        if closer.ident is not None:
+            closer.join(timeout=60)
+        session.close()
+    assert not run.is_alive() and not closer.is_alive()
+    assert [r.outputs for r in results] == [{"held": "db"}]
+    records = read(record)
+    last_use = max(i for i, r in enumerate(records) if r["event"] == "use")
+    down = [i for i, r in enumerate(records) if r["event"] == "teardown"]
+    assert down and min(down) > last_use, "a session resource went down while it was in use"
+    assert per_pid(teardowns(records, "db")) == per_pid(ups(records, "db"))
+    if failing_teardown:
+        assert [type(e) for e in closing_errors] == [SessionTeardownError]
+        assert len(session.teardown_errors) == len(per_pid(ups(records, "db")))
+    else:
+        assert closing_errors == [] and session.teardown_errors == []
+    assert not alive(worker_pids(records))
 
 
 # -- secrets ---------------------------------------------------------------------------------

@@ -93,3 +93,32 @@ def test_a_worker_that_dies_during_a_run_reports_its_session_resources_in_that_r
     records = read(record)
     assert _events(records, after) == ["setup", "up", "teardown"]
     assert_no_child_left(before)
+
+
+@asset
+def signalled(db: SessionControlled) -> int:
+    """Sends its own worker the signal named in ``db``'s label suffix, then waits to be
+    interrupted by it."""
+    db.use()
+    os.kill(os.getpid(), getattr(signal, db.label.rsplit("-", 1)[1]))
+    time.sleep(30)
+    return 0
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_worker_interrupted_during_a_run_is_not_kept_and_the_next_run_gets_a_new_one(
+    record: str, name: str
+) -> None:
+    before = set(children())
+    resources = {"db": SessionControlled(record=record, label=f"db-{name}")}
+    with Session("multiprocess", {"max_workers": 1}) as session:
+        first = session.run_assets([where], resources).outputs["where"]
+        broken = session.run_assets([signalled], resources, raise_on_error=False)
+        after = session.run_assets([where], resources).outputs["where"]  # no WorkerError
+    assert not broken.success and set(broken.failures) == {"signalled"}
+    assert after != first
+    records = read(record)
+    assert _events(records, first) == ["setup", "up", "teardown"]  # down once, by itself
+    assert _events(records, after) == ["setup", "up", "teardown"]
+    assert session.teardown_errors == []
+    assert_no_child_left(before)

@@ -286,7 +286,11 @@ class Pool(CallerRun):
         the workers that tore the run down are given back for the next run instead."""
         kept = []
         if self.warm is not None:
-            kept = [w for w in self.workers if w.closed and not w.gone and w.process.is_alive()]
+            kept = [
+                w
+                for w in self.workers
+                if w.closed and not w.gone and not w.ended_session and w.process.is_alive()
+            ]
             self.warm.give_back(kept, self.run.secrets)
         for worker in self.workers:
             if worker in kept:
@@ -353,6 +357,7 @@ class Pool(CallerRun):
             self.finish(result)
             if message[2]:  # the asset was interrupted there: the worker tears down, the run ends
                 worker.leaving = True
+                worker.ended_session = True  # and, in a session, ends it there and exits
                 self.ended_by = self.ended_by or result.key
             if worker.leaving:  # its teardown starts now
                 worker.since = time.monotonic()
@@ -363,6 +368,7 @@ class Pool(CallerRun):
             if self.warm is not None:
                 self.warm.lost.extend(teardown_errors(message[1]))
             worker.session_up.clear()
+            worker.ended_session = True
         elif kind == "failed":
             failure: ShippedError = message[1]
             if self.startup_error is None:
