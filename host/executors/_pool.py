@@ -286,11 +286,7 @@ class Pool(CallerRun):
         the workers that tore the run down are given back for the next run instead."""
         kept = []
         if self.warm is not None:
-            kept = [
-                w
-                for w in self.workers
-                if w.closed and not w.gone and not w.ended_session and w.process.is_alive()
-            ]
+            kept = [w for w in self.workers if w.closed and not w.gone and w.process.is_alive()]
             self.warm.give_back(kept, self.run.secrets)
         for worker in self.workers:
             if worker in kept:

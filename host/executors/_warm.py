@@ -25,6 +25,10 @@ from host.executors._shipping import loads
 __all__ = ["WarmWorkers"]
 
 
+#: Seconds a worker ending the session is waited for before it is killed.
+_ENDING = 10.0
+
+
 class WarmWorkers:
     """The idle workers of one session (see the module's docstring).
 
@@ -51,11 +55,15 @@ class WarmWorkers:
             return self._started - 1
 
     def take(self, count: int) -> list[Worker]:
-        """Up to ``count`` idle workers, alive, those with session resources up first."""
+        """Up to ``count`` idle workers, alive, those with session resources up first. One
+        that ended the session in its last run (it was interrupted there) is not taken: it is
+        waited for while it tears its session resources down and exits."""
         with self._lock:
             alive = []
             for worker in self._idle:
-                if worker.process.is_alive():
+                if worker.ended_session:
+                    worker.process.join(timeout=_ENDING)
+                if worker.process.is_alive() and not worker.ended_session:
                     alive.append(worker)
                 else:
                     self._bury(worker)
@@ -73,8 +81,9 @@ class WarmWorkers:
             self.secrets.update(secrets)
 
     def _bury(self, worker: Worker) -> None:
-        """``worker`` ended between runs: what it said last, then its session resources lost."""
-        self._drain(worker, None)
+        """``worker`` ended between runs: what it said last (its session teardown's failures
+        are reported at close), then its session resources not torn down, lost."""
+        self.lost.extend(self._drain(worker, None))
         if worker.session_up:
             how = how_it_ended(worker.process.exitcode)
             self.lost.extend(_lost(worker, f"worker process {worker.pid}, where it was up, {how}"))
@@ -162,7 +171,7 @@ def _reap(worker: Worker, secrets: set[str]) -> None:
     """Wait for ``worker``'s process to end (killing it after 10 s), close its pipes."""
     process = worker.process
     if process.pid is not None:
-        process.join(timeout=10)
+        process.join(timeout=_ENDING)
         if process.is_alive():
             process.kill()
             process.join()
