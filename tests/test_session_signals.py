@@ -152,5 +152,4 @@ def test_a_signal_during_a_session_run_tears_every_session_resource_down_once(
     if executor != "in_process":
         assert held_pid != os.getpid() and held_pid in worker_pids(records)
     assert not alive(worker_pids(records) - {process.pid}), "a worker outlived the session"
-    assert "Traceback" not in err or signal_name == "SIGINT", err
     assert_no_child_left(before)
