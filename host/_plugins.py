@@ -108,33 +108,59 @@ def make_plugin_manager(
 
 
 _reused_lock = threading.Lock()
-#: (switches, installed hook plugins as discovered, manager) of the last run with no extras.
-_reused: list[tuple[PluginSwitches, tuple[PluginInfo, ...], pluggy.PluginManager]] = []
+#: (switches, installed hook plugins as discovered, outermost plugin's id, manager) of the
+#: last runs with no extras, one per outermost plugin.
+_reused: list[tuple[PluginSwitches, tuple[PluginInfo, ...], int, pluggy.PluginManager]] = []
 
 
 def run_plugin_manager(
-    extra: Iterable[object] = (), *, switches: PluginSwitches | None = None
+    extra: Iterable[object] = (),
+    *,
+    switches: PluginSwitches | None = None,
+    outermost: tuple[str, object] | None = None,
 ) -> pluggy.PluginManager:
     """The plugin manager for one run: :func:`make_plugin_manager`, reused when it can be.
 
     With no ``extra`` plugins, the manager built for the previous such run is returned again
-    if the switches and the installed hook plugins (as discovered) have not changed since; it
-    is never modified after it is built, so runs in several threads can share it. With extra
-    plugins, a new manager is built for the run. Callers that register more plugins on the
-    manager must use :func:`make_plugin_manager`.
+    if the switches, the installed hook plugins (as discovered) and ``outermost`` have not
+    changed since; it is never modified after it is built, so runs in several threads can
+    share it. With extra plugins, a new manager is built for the run. Callers that register
+    more plugins on the manager must use :func:`make_plugin_manager`.
+
+    Args:
+        extra: the run's own plugins.
+        switches: which installed hook plugins may load (default: :func:`current_switches`).
+        outermost: (name, plugin): a plugin registered after all the others (its
+            ``tryfirst`` wrappers then wrap theirs), as a worker registers the one that ships
+            each asset's output; a manager is reused only with the same plugin object.
     """
     extra = tuple(extra)
     switches = switches or current_switches()
     if extra:
-        return make_plugin_manager(extra, switches=switches)
+        return _with_outermost(make_plugin_manager(extra, switches=switches), outermost)
     installed = _hook_plugin_infos(switches)
+    last = id(outermost[1]) if outermost is not None else 0
     with _reused_lock:
-        for known_switches, known_installed, manager in _reused:
-            if known_switches == switches and known_installed == installed:
+        for known_switches, known_installed, known_outermost, manager in _reused:
+            if (
+                known_switches == switches
+                and known_installed == installed
+                and known_outermost == last
+            ):
                 return manager
-        manager = make_plugin_manager(switches=switches)
-        _reused[:] = [(switches, installed, manager)]
+        manager = _with_outermost(make_plugin_manager(switches=switches), outermost)
+        kept = [entry for entry in _reused if entry[2] != last]
+        _reused[:] = [*kept[-3:], (switches, installed, last, manager)]
         return manager
+
+
+def _with_outermost(
+    manager: pluggy.PluginManager, outermost: tuple[str, object] | None
+) -> pluggy.PluginManager:
+    if outermost is not None:
+        name, plugin = outermost
+        manager.register(plugin, name=name)
+    return manager
 
 
 def observer(caller: pluggy.HookCaller) -> Callable[..., None]:

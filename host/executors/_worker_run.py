@@ -23,7 +23,7 @@ from host._events import AssetFailed, ErrorInfo, Event, describe_exception
 from host._graph import Step
 from host._hookspecs import hookimpl
 from host._lifecycle import ProcessRun
-from host._plugins import make_plugin_manager
+from host._plugins import run_plugin_manager
 from host._resource_graph import ResourceGraph
 from host._secret_values import secret_values
 from host._secrets import mask_error, mask_event
@@ -183,6 +183,11 @@ class _OutputShipper:
         return output
 
 
+#: The output shipper of every run in this process (its state is per thread, one asset at a
+#: time), so that runs can share a plugin manager.
+_SHIPPER = _OutputShipper()
+
+
 class WorkerRun:
     """The run in this worker process: plugins, runtime, and the resource stack.
 
@@ -202,10 +207,12 @@ class WorkerRun:
     ) -> None:
         self.payload = payload
         self._threads = ThreadOwners()
-        # Installed hook plugins load here as in the caller, with the caller's switches.
-        manager = make_plugin_manager(payload.plugins, switches=payload.switches)
-        self._shipper = _OutputShipper()
-        manager.register(self._shipper, name=_SHIPPER_NAME)
+        # Installed hook plugins load here as in the caller, with the caller's switches; a run
+        # with no plugins of its own reuses the manager of the previous such run here.
+        manager = run_plugin_manager(
+            payload.plugins, switches=payload.switches, outermost=(_SHIPPER_NAME, _SHIPPER)
+        )
+        self._shipper = _SHIPPER
 
         def masked(event: Event) -> None:
             self._threads.note(event)

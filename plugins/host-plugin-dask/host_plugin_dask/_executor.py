@@ -12,9 +12,12 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from distributed import Client, Future, LocalCluster, as_completed, wait
+from distributed.batched import BatchedSend
 from distributed.scheduler import KilledWorker, Scheduler
 
 from host import (
+    AssetFailed,
+    AssetSucceeded,
     Event,
     ExecutorConfig,
     ResourceEvent,
@@ -45,6 +48,7 @@ from host_plugin_dask._worker import (
     close_session_here,
     interrupt_run,
     run_asset,
+    run_pack,
 )
 
 __all__ = ["DaskExecutor"]
@@ -52,6 +56,16 @@ __all__ = ["DaskExecutor"]
 #: Outputs at least this large (pickled) are scattered to the cluster once, not inlined in
 #: every downstream task.
 _SCATTER_ABOVE = 1 << 20
+
+#: A pack of quick assets (see :meth:`_DaskRun._packed`) holds at most about this many seconds
+#: of them, by their earlier runs.
+_PACK_SECONDS = 0.1
+
+#: (asset key, its upstream outputs pickled): what a task carries of each of its assets.
+_Item = tuple[str, dict[str, Any]]
+
+#: The future of a task: one asset's result, or a pack's (one per asset, in order).
+_Task = Future[TaskResult | list[TaskResult]]
 
 
 def _log_entries(
@@ -94,6 +108,9 @@ class _KeptCluster:
             going on; the scheduler sends each to the client as it is logged, ahead of the
             news of the task that logged it, so once a run's tasks are all back its messages
             are here (no replay of the log needed to see what is up where).
+        took: asset key -> the seconds it took in the last run of the session that ran it.
+        threads: worker address -> its task threads, as its tasks reported.
+        pack_below: ``DaskConfig.pack_below``.
     """
 
     def __init__(self, session_id: str, config: DaskConfig) -> None:
@@ -104,6 +121,9 @@ class _KeptCluster:
         self.classes: dict[str, type] = {}
         self.secrets: set[str] = set()
         self.following: dict[str, list[dict[str, Any]]] = {}
+        self.took: dict[str, float] = {}
+        self.threads: dict[str, int] = {}
+        self.pack_below = config.pack_below
         self._stack = contextlib.ExitStack()
         try:
             self.client = self._stack.enter_context(_client(config))
@@ -150,6 +170,33 @@ class _KeptCluster:
         with self.lock:
             addresses = sorted({*run_up, *self.up_at})
             return {a: [*run_up.get(a, []), *self.up_at.get(a, [])] for a in addresses}
+
+    def learn(self, task: TaskResult) -> None:
+        """What an asset's run that came back says of its worker and of how long the asset
+        takes: its duration, less its resources' bring-up and recycling there (which happen
+        once per run or session in a process, packed or not)."""
+        resources = sum(
+            event.duration
+            for event in task.events
+            if isinstance(event, ResourceEvent) and event.phase in ("yield_enter", "yield_exit")
+        )
+        with self.lock:
+            self.threads[task.address] = task.threads
+            for event in task.events:
+                if isinstance(event, AssetSucceeded | AssetFailed):
+                    self.took[event.asset_key] = max(0.0, event.duration - resources)
+
+    def forget(self, address: str) -> None:
+        """The worker at ``address`` is gone."""
+        with self.lock:
+            self.threads.pop(address, None)
+
+    def timings(self, keys: Iterable[str]) -> tuple[dict[str, float], dict[str, int]]:
+        """The seconds each of ``keys`` took in its last run of the session (those known), and
+        each known worker's task threads."""
+        with self.lock:
+            took = {key: self.took[key] for key in keys if key in self.took}
+            return took, dict(self.threads)
 
     def note(self, address: str, event: ResourceEvent) -> None:
         """A session resource came up or went down in the worker at ``address``."""
@@ -228,8 +275,8 @@ class _DaskRun(CallerRun):
         self.session = session
         self.plugin_name = f"host-run-{run.run_id}"
         self.scattered: dict[str, Future[bytes]] = {}  # large outputs, sent to the cluster once
-        self.pending: dict[object, str] = {}  # dask key -> asset key
-        self.submitted: dict[object, Future[TaskResult]] = {}  # dask key -> its future
+        self.pending: dict[object, tuple[str, ...]] = {}  # dask key -> its assets' keys
+        self.submitted: dict[object, _Task] = {}  # dask key -> its future
         self.started: dict[str, float] = {}  # asset key -> when it was submitted
         self.up_at: dict[str, list[str]] = {}  # worker address -> resources up there
         self.pids: dict[str, int] = {}  # worker address -> its pid (from results)
@@ -323,10 +370,11 @@ class _DaskRun(CallerRun):
         addresses = sorted(
             address for address, keys in processing.items() if any(key in stuck for key in keys)
         )
-        for dask_key, key in stuck.items():
+        for dask_key, keys in stuck.items():
             where = ", ".join(a for a in addresses if dask_key in processing[a]) or "(unknown)"
-            error = self.given_up(key, f"its Dask worker {where} was restarted")
-            self.fail(key, error, started=self.started[key])
+            for key in keys:
+                error = self.given_up(key, f"its Dask worker {where} was restarted")
+                self.fail(key, error, started=self.started[key])
         self.client.cancel(list(stuck))
         if addresses:
             with contextlib.suppress(Exception):
@@ -353,28 +401,87 @@ class _DaskRun(CallerRun):
             self._turn += 1
             groups.setdefault(preferred, []).append((key, inputs))
         for preferred, group in groups.items():
-            placement: dict[str, Any] = {}
-            if preferred:
-                placement = {"workers": list(preferred), "allow_other_workers": True}
-            now = time.perf_counter()
-            for key, _ in group:
+            for placed, tasks in self._packed(preferred, group).items():
+                self._submit(futures, placed, tasks)
+
+    def _packed(
+        self, preferred: tuple[str, ...], group: list[_Item]
+    ) -> dict[tuple[str, ...], list[list[_Item]]]:
+        """The tasks to send for ``group`` (ready assets preferring the same workers), by the
+        workers each prefers: one asset each, except in a session, where the assets that took
+        less than ``pack_below`` in its earlier runs go several to a task (a pack: one Dask
+        task's overhead instead of one per asset), as many packs as the preferred workers
+        (every worker that ran the session's tasks, when none is preferred) have task threads,
+        or more to keep each under :data:`_PACK_SECONDS` of those earlier times."""
+        alone = {preferred: [[item] for item in group]}
+        if self.session is None or self.session.pack_below <= 0 or len(group) < 2:
+            return alone
+        took, threads = self.session.timings(key for key, _ in group)
+        quick = [item for item in group if took.get(item[0], math.inf) < self.session.pack_below]
+        workers = preferred or tuple(sorted(threads))
+        slots = [worker for worker in workers for _ in range(threads.get(worker, 1))]
+        seconds = sum(took[key] for key, _ in quick)
+        count = min(len(quick), max(len(slots), math.ceil(seconds / _PACK_SECONDS)))
+        if count >= len(quick):  # no pack would hold two assets
+            return alone
+        packed = {key for key, _ in quick}
+        tasks: dict[tuple[str, ...], list[list[_Item]]] = {}
+        rest = [[item] for item in group if item[0] not in packed]
+        if rest:
+            tasks[preferred] = rest
+        for i in range(count):
+            placed = (slots[i % len(slots)],) if slots else preferred
+            tasks.setdefault(placed, []).append(quick[i::count])
+        return tasks
+
+    def _submit(
+        self, futures: as_completed, preferred: tuple[str, ...], tasks: list[list[_Item]]
+    ) -> None:
+        """Send ``tasks`` (each one asset, or a pack of several) to Dask, preferring the
+        workers ``preferred``: one message for those of one asset, one for the packs."""
+        placement: dict[str, Any] = {}
+        if preferred:
+            placement = {"workers": list(preferred), "allow_other_workers": True}
+        now = time.perf_counter()
+        for task in tasks:
+            for key, _ in task:
                 self.started[key] = now
-            shipped = [[each] * len(group) for each in self.shipped or ()]
-            submitted = self.client.map(
+        singles = [task[0] for task in tasks if len(task) == 1]
+        packs = [task for task in tasks if len(task) > 1]
+        submitted: list[tuple[tuple[str, ...], Future[Any]]] = []
+        if singles:
+            shipped = [[each] * len(singles) for each in self.shipped or ()]
+            sent = self.client.map(
                 run_asset,
-                [self.plugin_name] * len(group),
-                [key for key, _ in group],
-                [inputs for _, inputs in group],
+                [self.plugin_name] * len(singles),
+                [key for key, _ in singles],
+                [inputs for _, inputs in singles],
                 *shipped,
-                key=[f"{key}-{self.run.run_id}" for key, _ in group],
+                key=[f"{key}-{self.run.run_id}" for key, _ in singles],
                 pure=False,
                 retries=0,
                 **placement,
             )
-            for (key, _), future in zip(group, submitted, strict=True):
-                self.pending[future.key] = key
-                self.submitted[future.key] = future
-            futures.update(submitted)
+            submitted.extend(((key,), f) for (key, _), f in zip(singles, sent, strict=True))
+        if packs:
+            shipped = [[each] * len(packs) for each in self.shipped or ()]
+            packed = self.client.map(
+                run_pack,
+                [self.plugin_name] * len(packs),
+                packs,
+                *shipped,
+                key=[f"{pack[0][0]}+{len(pack) - 1}-{self.run.run_id}" for pack in packs],
+                pure=False,
+                retries=0,
+                **placement,
+            )
+            submitted.extend(
+                (tuple(key for key, _ in pack), f) for pack, f in zip(packs, packed, strict=True)
+            )
+        for keys, future in submitted:
+            self.pending[future.key] = keys
+            self.submitted[future.key] = future
+        futures.update([future for _, future in submitted])
 
     def _input(self, key: str) -> Any:
         """Asset ``key``'s pickled output as a task argument: small ones inline, large ones
@@ -386,12 +493,13 @@ class _DaskRun(CallerRun):
             self.scattered[key] = self.client.scatter(blob, hash=False)
         return self.scattered[key]
 
-    def _last(self, done: list[Future[TaskResult]]) -> bool:
+    def _last(self, done: list[_Task]) -> bool:
         """Whether ``done`` holds every asset still running, and nothing can start after them
         (none has an asset downstream, nothing is ready)."""
-        keys = {self.pending[f.key] for f in done if f.key in self.pending}
-        if self.frontier.ready or len(keys) < len(self.pending):
+        tasks = {f.key for f in done if f.key in self.pending}
+        if self.frontier.ready or len(tasks) < len(self.pending):
             return False
+        keys = [key for task in tasks for key in self.pending[task]]
         if self._downstream is None:
             self._downstream = self.run.plan.downstream()
         return not any(self._downstream[key] for key in keys)
@@ -425,7 +533,7 @@ class _DaskRun(CallerRun):
         )
         return results
 
-    def _fetch(self, done: list[Future[TaskResult]]) -> None:
+    def _fetch(self, done: list[_Task]) -> None:
         """Fetch the results of the finished futures in ``done`` at once (one round trip to
         the cluster instead of one each); :meth:`_collect` takes them from there. If that
         fails (a result was lost with its worker), each is fetched on its own there."""
@@ -436,37 +544,63 @@ class _DaskRun(CallerRun):
             results = self.client.gather(finished)
             self.fetched.update(zip((f.key for f in finished), results, strict=True))
 
-    def _collect(self, future: Future[TaskResult]) -> None:
+    def _collect(self, future: _Task) -> None:
         self.check_time()
         if future.key not in self.pending:
             return  # given up on already
-        key = self.pending.pop(future.key)
+        keys = self.pending.pop(future.key)
         exc: BaseException | None = None
         status = future.status
         if status == "finished":
             try:
-                task: TaskResult = (
-                    self.fetched.pop(future.key)
-                    if future.key in self.fetched
-                    else future.result()
+                got: TaskResult | list[TaskResult] = (
+                    self.fetched.pop(future.key) if future.key in self.fetched else future.result()
                 )
             except Exception as lost:  # its result was lost with its worker before it came
                 exc = lost
             else:
                 future.release()
-                self.pids[task.address] = task.pid
-                self._emit(task.address, task.events)
-                forward_output(task.output, self.run.secrets)
-                self.finish(task.result)
+                for task in got if isinstance(got, list) else [got]:
+                    self._take(task)
                 return
         if exc is None and status not in ("lost", "cancelled"):
             exc = future.exception()
         future.release()
+        if isinstance(exc, KilledWorker) and self.session is not None:
+            self.session.forget(exc.last_worker.address)  # no pack goes there any more
+        for key in keys:
+            error = self._task_failure(key, keys, str(status), exc)
+            died = isinstance(error, WorkerDiedError)
+            self.fail(key, error, started=self.started[key], ends_run=died)
+
+    def _take(self, task: TaskResult) -> None:
+        """Record what one asset's run on a worker gave."""
+        self.pids[task.address] = task.pid
+        if self.session is not None:
+            self.session.learn(task)
+        self._emit(task.address, task.events)
+        forward_output(task.output, self.run.secrets)
+        self.finish(task.result)
+
+    def _task_failure(
+        self, key: str, keys: tuple[str, ...], status: str, exc: BaseException | None
+    ) -> BaseException:
+        """The failure of asset ``key``, whose task (of assets ``keys``) gave no result:
+        Dask's ``exc``, or none with the future's ``status``."""
         ended = " The run was ended: no further asset was started."
+        others = [other for other in keys if other != key]
+        if others:  # a pack: its assets' results come back together, or not at all
+            names = ", ".join(repr(other) for other in others)
+            ended = (
+                f" It was sent in one task with {names} (assets quick in earlier runs of the "
+                f"session go several to a task, see pack_below); none of their results came "
+                f"back, so whether each ran is not known.{ended}"
+            )
+        error: BaseException
         if exc is None:
             # Dask gives no error: the output was lost with the worker that held it (status
             # "lost"), or the task was cancelled; either way, a worker of the run went away.
-            error: BaseException = WorkerDiedError(
+            error = WorkerDiedError(
                 f"Dask lost asset {key!r} (its future is {status!r}): the worker that ran it or "
                 f"held its output went away before the output was fetched.{ended}"
             )
@@ -481,8 +615,7 @@ class _DaskRun(CallerRun):
         else:
             error = WorkerError(f"Dask could not run asset {key!r}: {type(exc).__name__}: {exc}")
         error.__cause__ = exc
-        died = isinstance(error, WorkerDiedError)
-        self.fail(key, error, started=self.started[key], ends_run=died)
+        return error
 
     def _emit(self, address: str, events: list[Event]) -> None:
         up = self.up_at.setdefault(address, [])
@@ -614,7 +747,9 @@ class DaskExecutor(RemoteExecutor):
     A run of a session registers no worker plugin: its tasks carry its payload (sent to the
     cluster once when larger than 1 MiB), the first one in a worker process makes the run's
     state there, and the session's plugin ends what a closing worker still has open; the run
-    ends on the workers as any run does, with the same guarantees.
+    ends on the workers as any run does, with the same guarantees. In a session, the ready
+    assets that took less than ``pack_below`` in its earlier runs go several to a task (see
+    :meth:`_DaskRun._packed`): a worker lost during such a pack fails each of its assets.
     """
 
     name: ClassVar[str] = "dask"
@@ -689,6 +824,7 @@ def _client(config: DaskConfig) -> Iterator[Client]:
     """A client of the configured cluster, or of a LocalCluster started (and closed) here."""
     if config.address is not None:
         with Client(config.address, set_as_default=False) as client:
+            _send_sooner(client.scheduler_comm)
             yield client
         return
     with (
@@ -701,13 +837,31 @@ def _client(config: DaskConfig) -> Iterator[Client]:
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
+        _send_sooner(client.scheduler_comm)
         client.run_on_scheduler(_hand_out_at_once)
         yield client
+
+
+#: Seconds between two batches of messages on the streams of a cluster the executor uses
+#: (Dask's own: 10 ms from a client, 5 ms from the scheduler to a worker).
+_SEND_INTERVAL = 0.001
+
+
+def _send_sooner(stream: object) -> None:
+    """Let a Dask stream (a ``distributed.batched.BatchedSend``) send its messages at most
+    :data:`_SEND_INTERVAL` apart: a run's tasks, submitted soon after the previous run's
+    futures were released, go out at once, not up to 10 ms later. More small messages, each
+    sent sooner; a stream of another kind is left as it is."""
+    if isinstance(stream, BatchedSend):
+        stream.interval = min(stream.interval, _SEND_INTERVAL)
 
 
 def _hand_out_at_once(dask_scheduler: Scheduler) -> None:
     """``Client.run_on_scheduler`` target: the scheduler of a LocalCluster a run or a session
     started hands every ready task to a worker at once, as ``distributed.scheduler.
     worker-saturation: inf`` does (no queue on the scheduler, which costs a round trip per
-    task; a run submits only the assets whose inputs exist, never a whole large graph)."""
+    task; a run submits only the assets whose inputs exist, never a whole large graph), and
+    sends to its workers and clients as soon as :func:`_send_sooner` lets a stream."""
     dask_scheduler.WORKER_SATURATION = math.inf
+    for stream in [*dask_scheduler.stream_comms.values(), *dask_scheduler.client_comms.values()]:
+        _send_sooner(stream)

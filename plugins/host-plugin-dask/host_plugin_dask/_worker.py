@@ -6,7 +6,8 @@ unregistered or the worker closes. The plugin keeps, per worker process, the run
 manager and resource stack (:class:`host.executors.WorkerRun`), made the first time
 an asset of the run lands there: a worker that runs none of the run's assets brings nothing up.
 
-Assets run as ordinary Dask tasks (:func:`run_asset`) in the worker's task threads; the run ends
+Assets run as ordinary Dask tasks (:func:`run_asset`; several in turn, :func:`run_pack`, for
+the quick assets of a session's run) in the worker's task threads; the run ends
 on each worker with :func:`close_run`, sent by ``Client.run`` and executed in the worker's task
 thread pool, so resources are torn down by the same threads that brought them up (a SQLite
 connection, an event loop). The plugin's ``teardown`` closes whatever is still open if that call
@@ -80,6 +81,7 @@ __all__ = [
     "close_session_here",
     "interrupt_run",
     "run_asset",
+    "run_pack",
 ]
 
 #: The scheduler event topic where workers log the run's resources coming up and going down
@@ -98,6 +100,7 @@ class TaskResult:
         pid: the worker process.
         output: what the run wrote on the worker meanwhile, masked, in order: ``("stdout" |
             "stderr", text)``, and ``("log", record fields)`` for log records.
+        threads: the worker's task threads (how many assets it runs at once).
     """
 
     result: StepResult
@@ -105,6 +108,7 @@ class TaskResult:
     address: str = ""
     pid: int = 0
     output: list[tuple[str, Any]] = field(default_factory=list)
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -371,7 +375,10 @@ class RunPlugin(WorkerPlugin):
         finally:
             self._local.events = None
         output = self._output.take() if self._output is not None else []
-        return TaskResult(result, events, get_worker().address, os.getpid(), output)
+        worker = get_worker()
+        return TaskResult(
+            result, events, worker.address, os.getpid(), output, worker.state.nthreads
+        )
 
     def interrupt(self) -> list[str]:
         """Interrupt the run's assets running here (KeyboardInterrupt in their threads).
@@ -443,6 +450,34 @@ def run_asset(
     if payload is not None and session_id is not None:
         return _session_run(plugin_name, session_id, payload).run_asset(key, inputs)
     return _plugin(plugin_name).run_asset(key, inputs)
+
+
+def run_pack(
+    plugin_name: str,
+    assets: list[tuple[str, dict[str, bytes]]],
+    payload: bytes | None = None,
+    session_id: str | None = None,
+) -> list[TaskResult]:
+    """The Dask task of several assets of a session's run: each runs in turn in this thread,
+    as :func:`run_asset` runs one (a failure fails that asset only; the others still run).
+
+    Args:
+        plugin_name: the run's name.
+        assets: (asset key, its upstream outputs pickled) for each, in the order to run them.
+        payload: the run's payload (see :func:`run_asset`).
+        session_id: the run's session.
+    """
+    results: list[TaskResult] = []
+    for key, inputs in assets:
+        try:
+            results.append(run_asset(plugin_name, key, inputs, payload, session_id))
+        except BaseException as exc:  # an interrupt between two assets: this one is not run
+            failed = StepResult.failed(key, exc)
+            worker = get_worker()
+            results.append(
+                TaskResult(failed, [], worker.address, os.getpid(), [], worker.state.nthreads)
+            )
+    return results
 
 
 def _found(plugin_name: str, dask_worker: Worker) -> RunPlugin | None:

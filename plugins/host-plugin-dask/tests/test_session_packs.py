@@ -1,0 +1,185 @@
+"""Packs: in a session on dask, assets quick in an earlier run go to the workers several to a task.
+
+Each asset says which Dask task it ran in (``distributed.get_worker().get_current_task()``), in
+which process, and writes a record of its own; a control file the test writes before each run
+says which asset fails, kills its worker, or hangs. The evidence is what the assets and the
+run-scoped resource wrote, against what the run reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dask_tracked import read
+from distributed import get_worker
+from test_sessions import PerRun, assert_gone, check_run_lifecycle, worker_pids
+
+from host import AssetDefinition, AssetSucceeded, RunResult, Session, asset
+
+QUICK = 8
+
+
+def _control(path: str) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def make_quick(i: int, control: str) -> AssetDefinition:
+    name = f"quick_{i}"
+
+    @asset(name=name)
+    def quick(r: PerRun) -> dict[str, Any]:
+        assert r._up
+        todo = _control(control)
+        here = {"pid": os.getpid(), "task": str(get_worker().get_current_task())}
+        with open(r.record, "a") as out:
+            out.write(json.dumps({"event": "ran", "asset": name, "run": todo["run"], **here}))
+            out.write("\n")
+        if todo.get("fail") == name:
+            raise ValueError(f"{name} failed on purpose")
+        if todo.get("kill") == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if todo.get("hang") == name:
+            while True:  # Python code: the run's timeout interrupts it
+                time.sleep(0.01)
+        return here
+
+    return quick
+
+
+def make_after() -> AssetDefinition:
+    @asset(name="after_0")
+    def after_0(quick_0: dict[str, Any]) -> int:
+        return int(quick_0["pid"])
+
+    return after_0
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[str, str]:
+    return str(tmp_path / "records.jsonl"), str(tmp_path / "control.json")
+
+
+def _run(
+    session: Session, assets: list[AssetDefinition], record: str, control: str, **todo: Any
+) -> RunResult:
+    """The next run of ``session``, with what the control file says its assets do."""
+    Path(control).write_text(json.dumps({"run": len(session.runs), **todo}))
+    return session.run_assets(assets, {"r": PerRun(record=record)}, raise_on_error=False)
+
+
+def _tasks(result: RunResult) -> set[str]:
+    return {output["task"] for key, output in result.outputs.items() if key.startswith("quick")}
+
+
+@pytest.mark.parametrize(
+    ("threads", "pack_below", "tasks"),
+    [
+        pytest.param(1, None, 2, id="1 thread per worker: one pack per worker"),
+        pytest.param(1, 0.0, QUICK, id="pack_below 0: one task per asset"),
+        pytest.param(
+            2, None, 4, id="2 threads per worker: one pack per thread", marks=pytest.mark.slow
+        ),
+    ],
+)
+def test_quick_assets_of_a_later_run_go_several_to_a_task_and_fail_alone(
+    files: tuple[str, str], threads: int, pack_below: float | None, tasks: int
+) -> None:
+    record, control = files
+    config: dict[str, Any] = {"n_workers": 2, "threads_per_worker": threads}
+    if pack_below is not None:
+        config["pack_below"] = pack_below
+    assets = [make_quick(i, control) for i in range(QUICK)]
+    with Session(executor="dask", executor_config=config) as session:
+        first = _run(session, assets, record, control)
+        # The first asset in each process takes longest (its first imports): the second run
+        # tells how long each takes when warm.
+        _run(session, assets, record, control)
+        packed = _run(session, assets, record, control)
+        # One asset of a pack fails: that one alone, and what is downstream of it is skipped.
+        third = _run(session, [*assets, make_after()], record, control, fail="quick_0")
+        pids = worker_pids(session)
+    assert first.success and packed.success, (first.failures, packed.failures)
+    assert len(_tasks(first)) == QUICK  # nothing known of the assets yet: one task each
+    assert len(_tasks(packed)) == tasks
+    for result in (packed, third):
+        index = session.runs.index(result.run_id)
+        ran = [r for r in read(record) if r["event"] == "ran" and r["run"] == index]
+        assert sorted(r["asset"] for r in ran) == sorted(f"quick_{i}" for i in range(QUICK))
+        # Each asset's own events, from the process it ran in.
+        succeeded = {e.asset_key: e.pid for e in result.events if isinstance(e, AssetSucceeded)}
+        outputs = {k: o["pid"] for k, o in result.outputs.items() if k.startswith("quick")}
+        assert succeeded == outputs
+    assert set(third.failures) == {"quick_0"}
+    assert third.failures["quick_0"].type == "builtins.ValueError"
+    assert "after_0" in third.skipped
+    assert set(third.outputs) == {f"quick_{i}" for i in range(1, QUICK)}
+    check_run_lifecycle(read(record), session.runs)
+    assert_gone(pids)
+
+
+def test_a_worker_that_dies_in_a_pack_fails_each_asset_of_it_and_the_session_goes_on(
+    files: tuple[str, str],
+) -> None:
+    record, control = files
+    assets = [make_quick(i, control) for i in range(QUICK)]
+    with Session(executor="dask", executor_config={"n_workers": 2}) as session:
+        _run(session, assets, record, control)
+        _run(session, assets, record, control)
+        result = _run(session, assets, record, control, kill="quick_3")
+        client = session.executor.session_client(session.session_id)  # type: ignore[attr-defined]
+        client.wait_for_workers(2, timeout=60)  # hang guard: the nanny restarts the dead one
+        later = _run(session, assets, record, control)
+        pids = worker_pids(session)
+    ran = [r for r in read(record) if r["event"] == "ran" and r["run"] == 2]
+    (dead,) = {r["pid"] for r in ran if r["asset"] == "quick_3"}
+    task = next(r["task"] for r in ran if r["asset"] == "quick_3")
+    # Every asset of the dead worker's pack fails (one pack of half the assets per worker):
+    # those that ran before it, it, and those after it; their results went down with it.
+    assert {r["asset"] for r in ran if r["task"] == task} <= set(result.failures)
+    assert len(result.failures) == QUICK // 2
+    for key, failure in result.failures.items():
+        assert failure.type == "host._errors.WorkerDiedError", failure
+        if key != "quick_3":
+            assert "quick_3" in failure.message
+            assert "whether each ran is not known" in failure.message
+    # The other worker's pack came back whole.
+    assert set(result.outputs) == {f"quick_{i}" for i in range(QUICK)} - set(result.failures)
+    assert all(o["pid"] != dead for o in result.outputs.values())
+    # The run's resource, up in the dead process, is reported; the other went down in the run.
+    assert [e.resource_key for e in result.resource_errors] == ["r"]
+    assert f"process {dead}" in result.resource_errors[0].message
+    assert later.success and not later.resource_errors
+    check_run_lifecycle([r for r in read(record) if r.get("run") == later.run_id], [later.run_id])
+    assert_gone(pids | {dead})
+
+
+@pytest.mark.slow
+def test_the_run_timeout_in_a_pack_stops_the_asset_running_and_those_after_it(
+    files: tuple[str, str],
+) -> None:
+    record, control = files
+    assets = [make_quick(i, control) for i in range(QUICK)]
+    with Session(executor="dask", executor_config={"n_workers": 2}) as session:
+        _run(session, assets, record, control)
+        _run(session, assets, record, control)
+        Path(control).write_text(json.dumps({"run": 2, "hang": "quick_2"}))
+        result = session.run_assets(
+            assets, {"r": PerRun(record=record)}, raise_on_error=False, timeout=3
+        )
+        pids = worker_pids(session)
+    ran = {r["asset"] for r in read(record) if r["event"] == "ran" and r["run"] == 2}
+    assert result.failures["quick_2"].type == "host._errors.RunTimeoutError"
+    # Every asset is accounted for: those after it in its pack (one of half the assets) did
+    # not start, past the run's timeout; the other pack came back whole.
+    assert set(result.outputs) | set(result.failures) == {f"quick_{i}" for i in range(QUICK)}
+    assert all(f.type == "host._errors.RunTimeoutError" for f in result.failures.values())
+    assert len(result.failures) > 1 and not set(result.failures) - {"quick_2"} & ran
+    assert not result.resource_errors
+    check_run_lifecycle(read(record), session.runs)
+    assert_gone(pids)
