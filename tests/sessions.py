@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -74,8 +76,11 @@ def faults(control: str) -> dict[str, Any]:
 
 
 def set_faults(control: str, **on: Any) -> None:
-    """Switch faults on (and every other one off) for what comes next."""
-    Path(control).write_text(json.dumps(on))
+    """Switch faults on (and every other one off) for what comes next; at once (a worker
+    reading it meanwhile sees the old file or the new one, never half of one)."""
+    draft = Path(f"{control}.{os.getpid()}.draft")
+    draft.write_text(json.dumps(on))
+    os.replace(draft, control)
 
 
 def _quoted(secret: SecretStr | None) -> str:
@@ -113,11 +118,15 @@ class Controlled(ConfigurableResource):
             raise RuntimeError(f"teardown of {self.label} failed on purpose{_quoted(self.secret)}")
 
     def host_check(self, context: InitResourceContext | None) -> bool:
-        """Healthy unless the control file says ``"false"`` or ``"raise"`` for this label."""
+        """Healthy unless the control file says ``"false"`` or ``"raise"`` for this label; a
+        signal's name (``"SIGINT"``): sends it to this process and waits to be interrupted."""
         how = faults(self.control).get("check", {}).get(self.label, "ok")
         self._note("check", how=how, checked_for=getattr(context, "run_id", None))
         if how == "raise":
             raise ConnectionError(f"ping of {self.label} failed{_quoted(self.secret)}")
+        if how.startswith("SIG"):
+            os.kill(os.getpid(), getattr(signal, how))
+            time.sleep(30)
         return how != "false"
 
     def use(self) -> str:

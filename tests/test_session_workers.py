@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from host import Session, SessionTeardownError, asset
 from tests.processes import assert_no_child_left, children
 from tests.recording import read
-from tests.sessions import SessionControlled
+from tests.sessions import SessionControlled, set_faults
 
 
 @asset
@@ -105,7 +106,9 @@ def signalled(db: SessionControlled) -> int:
     return 0
 
 
-@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "name", ["SIGINT", "SIGTERM", pytest.param("SIGHUP", marks=pytest.mark.slow)]
+)
 def test_a_worker_interrupted_during_a_run_is_not_kept_and_the_next_run_gets_a_new_one(
     record: str, name: str
 ) -> None:
@@ -116,6 +119,51 @@ def test_a_worker_interrupted_during_a_run_is_not_kept_and_the_next_run_gets_a_n
         broken = session.run_assets([signalled], resources, raise_on_error=False)
         after = session.run_assets([where], resources).outputs["where"]  # no WorkerError
     assert not broken.success and set(broken.failures) == {"signalled"}
+    assert after != first
+    records = read(record)
+    assert _events(records, first) == ["setup", "up", "teardown"]  # down once, by itself
+    assert _events(records, after) == ["setup", "up", "teardown"]
+    assert session.teardown_errors == []
+    assert_no_child_left(before)
+
+
+def test_a_failed_teardown_of_a_worker_interrupted_during_a_run_is_reported_once_at_close(
+    record: str, tmp_path: Path
+) -> None:
+    before = set(children())
+    control = str(tmp_path / "control.json")
+    resources = {"db": SessionControlled(record=record, label="db-SIGTERM", control=control)}
+    session = Session("multiprocess", {"max_workers": 1})
+    with pytest.raises(SessionTeardownError) as info, session:
+        first = session.run_assets([where], resources).outputs["where"]
+        set_faults(control, teardown=["db-SIGTERM"])  # the interrupted worker's teardown fails
+        broken = session.run_assets([signalled], resources, raise_on_error=False)
+        after = session.run_assets([where], resources).outputs["where"]  # waited for it
+        set_faults(control)  # the new worker's teardown, at close, goes well
+    assert not broken.success and after != first
+    (error,) = info.value.errors
+    assert error.resource_key == "db" and "failed on purpose" in error.message
+    assert session.teardown_errors == [error]
+    records = read(record)
+    assert _events(records, first) == ["setup", "up", "teardown"]  # once, by itself
+    assert _events(records, after) == ["setup", "up", "teardown"]
+    assert_no_child_left(before)
+
+
+@pytest.mark.parametrize("name", ["SIGINT", pytest.param("SIGTERM", marks=pytest.mark.slow)])
+def test_a_worker_interrupted_in_a_host_check_tears_down_and_the_next_run_gets_a_new_one(
+    record: str, tmp_path: Path, name: str
+) -> None:
+    before = set(children())
+    control = str(tmp_path / "control.json")
+    resources = {"db": SessionControlled(record=record, label="db", control=control)}
+    with Session("multiprocess", {"max_workers": 1}) as session:
+        first = session.run_assets([where], resources).outputs["where"]
+        set_faults(control, check={"db": name})  # the check before reuse gets the signal
+        broken = session.run_assets([where], resources, raise_on_error=False)
+        set_faults(control)
+        after = session.run_assets([where], resources).outputs["where"]
+    assert not broken.success and "where" not in broken.outputs
     assert after != first
     records = read(record)
     assert _events(records, first) == ["setup", "up", "teardown"]  # down once, by itself

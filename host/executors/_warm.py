@@ -59,11 +59,16 @@ class WarmWorkers:
         that ended the session in its last run (it was interrupted there) is not taken: it is
         waited for while it tears its session resources down and exits."""
         with self._lock:
+            ending = [worker for worker in self._idle if worker.ended_session]
+            self._idle = [worker for worker in self._idle if not worker.ended_session]
+        # Waited for outside the lock: a run handing its workers back meanwhile goes on.
+        for worker in ending:
+            worker.process.join(timeout=_ENDING)
+            self._bury(worker)
+        with self._lock:
             alive = []
             for worker in self._idle:
-                if worker.ended_session:
-                    worker.process.join(timeout=_ENDING)
-                if worker.process.is_alive() and not worker.ended_session:
+                if worker.process.is_alive():
                     alive.append(worker)
                 else:
                     self._bury(worker)
