@@ -159,6 +159,19 @@ def _entry_point_problems(wheel: str, project: dict[str, object], text: str) -> 
     return []
 
 
+#: Where a checkout keeps what it makes (``.gitignore``): never part of a distribution.
+_MADE_HERE = ("tests/benchmarks/results",)
+
+
+def _ignored(path: Path) -> bool:
+    """Whether ``path`` (relative to a source tree) is made by the checkout, not its source: in
+    a scratch folder, or where the benchmarks keep their results (and Dagster's environment)."""
+    posix = path.as_posix()
+    return bool(set(path.parts) & SCRATCH) or any(
+        posix.startswith(f"{made}/") for made in _MADE_HERE
+    )
+
+
 def sdist_problems(sdist: Path, source: Path) -> list[str]:
     """What is wrong with ``sdist``: it must hold the package, its tests, README and licence,
     and nothing of a checkout's state (virtual environments, caches, build output)."""
@@ -172,7 +185,11 @@ def sdist_problems(sdist: Path, source: Path) -> list[str]:
     wanted = {"pyproject.toml", "PKG-INFO", "README.md", "LICENSE", f"{package.name}/py.typed"}
     wanted |= _modules(package)
     if (source / "tests").is_dir():
-        wanted |= {p.relative_to(source).as_posix() for p in (source / "tests").rglob("test_*.py")}
+        wanted |= {
+            p.relative_to(source).as_posix()
+            for p in (source / "tests").rglob("test_*.py")
+            if not _ignored(p.relative_to(source))
+        }
     for missing in sorted(wanted - names):
         problems.append(f"{sdist.name} lacks {missing}")
     for path in sorted(names):
