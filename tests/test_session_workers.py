@@ -54,6 +54,13 @@ def _events(records: list[dict[str, Any]], pid: int) -> list[str]:
     return [r["event"] for r in records if r["pid"] == pid and r["event"] in LIFECYCLE]
 
 
+def _replaced(records: list[dict[str, Any]], first: int, after: int) -> None:
+    """The interrupted worker ``first`` brought its session resource up and down once, by
+    itself, and so did ``after``, which replaced it (down at close)."""
+    assert _events(records, first) == ["setup", "up", "teardown"]
+    assert _events(records, after) == ["setup", "up", "teardown"]
+
+
 def test_a_worker_killed_between_runs_is_replaced_and_its_resources_reported_lost(
     record: str,
 ) -> None:
@@ -120,9 +127,7 @@ def test_a_worker_interrupted_during_a_run_is_not_kept_and_the_next_run_gets_a_n
         after = session.run_assets([where], resources).outputs["where"]  # no WorkerError
     assert not broken.success and set(broken.failures) == {"signalled"}
     assert after != first
-    records = read(record)
-    assert _events(records, first) == ["setup", "up", "teardown"]  # down once, by itself
-    assert _events(records, after) == ["setup", "up", "teardown"]
+    _replaced(read(record), first, after)
     assert session.teardown_errors == []
     assert_no_child_left(before)
 
@@ -144,9 +149,7 @@ def test_a_failed_teardown_of_a_worker_interrupted_during_a_run_is_reported_once
     (error,) = info.value.errors
     assert error.resource_key == "db" and "failed on purpose" in error.message
     assert session.teardown_errors == [error]
-    records = read(record)
-    assert _events(records, first) == ["setup", "up", "teardown"]  # once, by itself
-    assert _events(records, after) == ["setup", "up", "teardown"]
+    _replaced(read(record), first, after)
     assert_no_child_left(before)
 
 
@@ -165,8 +168,6 @@ def test_a_worker_interrupted_in_a_host_check_tears_down_and_the_next_run_gets_a
         after = session.run_assets([where], resources).outputs["where"]
     assert not broken.success and "where" not in broken.outputs
     assert after != first
-    records = read(record)
-    assert _events(records, first) == ["setup", "up", "teardown"]  # down once, by itself
-    assert _events(records, after) == ["setup", "up", "teardown"]
+    _replaced(read(record), first, after)
     assert session.teardown_errors == []
     assert_no_child_left(before)
