@@ -23,6 +23,10 @@ from test_sessions import PerRun, assert_gone, check_run_lifecycle, worker_pids
 from host import AssetDefinition, AssetSucceeded, RunResult, Session, asset
 
 QUICK = 8
+#: The assets take well under a millisecond; a loaded machine must not make one of them look
+#: slower than ``pack_below`` (the default, 0.01 s, is a few Dask tasks' overhead).
+PACK_BELOW = 0.5
+SESSION = {"n_workers": 2, "pack_below": PACK_BELOW}
 
 
 def _control(path: str) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def test_quick_assets_of_a_later_run_go_several_to_a_task_and_fail_alone(
     files: tuple[str, str], threads: int, pack_below: float | None, tasks: int
 ) -> None:
     record, control = files
-    config: dict[str, Any] = {"n_workers": 2, "threads_per_worker": threads}
+    config: dict[str, Any] = {**SESSION, "threads_per_worker": threads}
     if pack_below is not None:
         config["pack_below"] = pack_below
     assets = [make_quick(i, control) for i in range(QUICK)]
@@ -133,7 +137,7 @@ def test_a_worker_that_dies_in_a_pack_fails_each_asset_of_it_and_the_session_goe
 ) -> None:
     record, control = files
     assets = [make_quick(i, control) for i in range(QUICK)]
-    with Session(executor="dask", executor_config={"n_workers": 2}) as session:
+    with Session(executor="dask", executor_config=SESSION) as session:
         _learn(session, assets, record, control)
         result = _run(session, assets, record, control, kill="quick_3")
         client = session.executor.session_client(session.session_id)  # type: ignore[attr-defined]
@@ -169,7 +173,7 @@ def test_the_run_timeout_in_a_pack_stops_the_asset_running_and_those_after_it(
 ) -> None:
     record, control = files
     assets = [make_quick(i, control) for i in range(QUICK)]
-    with Session(executor="dask", executor_config={"n_workers": 2}) as session:
+    with Session(executor="dask", executor_config=SESSION) as session:
         _learn(session, assets, record, control)
         Path(control).write_text(json.dumps({"run": 2, "hang": "quick_2"}))
         result = session.run_assets(
