@@ -23,6 +23,7 @@ from host import (
     ResourceEvent,
     ResourceTeardownError,
     RunState,
+    RunTimeoutError,
     WorkerDiedError,
     WorkerError,
 )
@@ -88,9 +89,21 @@ def _up_from(
         keys = up.setdefault((message["address"], message["pid"]), [])
         if message["phase"] == "yield_enter" and message["ok"]:
             keys.append(message["resource"])
-        elif message["phase"] == "yield_exit" and message["resource"] in keys:
-            keys.remove(message["resource"])
+        elif message["phase"] == "yield_exit" and message["ok"] and message["resource"] in keys:
+            keys.remove(message["resource"])  # (one whose teardown failed is still reported)
     return up
+
+
+def _shared(key: str, keys: tuple[str, ...]) -> str:
+    """What a failure of asset ``key`` says of the other assets of its task (none: "")."""
+    others = ", ".join(repr(other) for other in keys if other != key)
+    if not others:
+        return ""
+    return (
+        f" It was sent in one task with {others} (assets quick in earlier runs of the session "
+        f"go several to a task, see pack_below); none of their results came back, so whether "
+        f"each ran is not known."
+    )
 
 
 class _KeptCluster:
@@ -372,13 +385,28 @@ class _DaskRun(CallerRun):
         )
         for dask_key, keys in stuck.items():
             where = ", ".join(a for a in addresses if dask_key in processing[a]) or "(unknown)"
+            ending = f"its Dask worker {where} was restarted"
             for key in keys:
-                error = self.given_up(key, f"its Dask worker {where} was restarted")
+                error = (
+                    self.given_up(key, ending)
+                    if len(keys) == 1
+                    else self._pack_given_up(key, keys, ending)
+                )
                 self.fail(key, error, started=self.started[key])
         self.client.cancel(list(stuck))
         if addresses:
             with contextlib.suppress(Exception):
                 self.client.restart_workers(addresses, raise_for_error=False)
+
+    def _pack_given_up(self, key: str, keys: tuple[str, ...], ending: str) -> RunTimeoutError:
+        """The failure of asset ``key`` of a pack (of assets ``keys``) still running a grace
+        period after the run's timeout: which of them was stuck, and which had run, is not
+        known (their results were to come back together)."""
+        return RunTimeoutError(
+            f"asset {key!r} gave no result: its task was still running {self.grace:g} s after "
+            f"the run's timeout of {self.run.timeout or 0.0:g} s passed (one of its assets was in "
+            f"code that cannot be interrupted), and {ending}.{_shared(key, keys)}"
+        )
 
     # -- assets ------------------------------------------------------------------------------
 
@@ -587,15 +615,7 @@ class _DaskRun(CallerRun):
     ) -> BaseException:
         """The failure of asset ``key``, whose task (of assets ``keys``) gave no result:
         Dask's ``exc``, or none with the future's ``status``."""
-        ended = " The run was ended: no further asset was started."
-        others = [other for other in keys if other != key]
-        if others:  # a pack: its assets' results come back together, or not at all
-            names = ", ".join(repr(other) for other in others)
-            ended = (
-                f" It was sent in one task with {names} (assets quick in earlier runs of the "
-                f"session go several to a task, see pack_below); none of their results came "
-                f"back, so whether each ran is not known.{ended}"
-            )
+        ended = f"{_shared(key, keys)} The run was ended: no further asset was started."
         error: BaseException
         if exc is None:
             # Dask gives no error: the output was lost with the worker that held it (status
@@ -609,8 +629,9 @@ class _DaskRun(CallerRun):
             pid = self.pids.get(address)
             where = f"process {pid} ({address})" if pid else f"at {address}"
             error = WorkerDiedError(
-                f"Dask worker {where} died while running asset {key!r}; Dask does not say how "
-                f"(the worker's nanny logs it).{ended}"
+                f"Dask worker {where} died while running asset {key!r}, or while holding it to "
+                f"run next (Dask hands a worker every ready task at once; whether it had started "
+                f"is not known); Dask does not say how the worker died (its nanny logs it).{ended}"
             )
         else:
             error = WorkerError(f"Dask could not run asset {key!r}: {type(exc).__name__}: {exc}")

@@ -219,16 +219,42 @@ def _masked_event(event: Event, secrets: Collection[str]) -> Event:
     return dataclasses.replace(event, **changes)
 
 
-def _close_session(session_id: str) -> SessionTeardownResult:
+def _log_resource(worker: Worker, event: ResourceEvent, session_id: str | None) -> None:
+    """Log a resource coming up or going down on the scheduler (:data:`TOPIC`), and wait for
+    it to be logged: if this process dies, the caller still learns what was up here (a dead
+    task returns nothing). Best effort: it never fails the resource's phase."""
+    message = {
+        "run": event.run_id,
+        "address": worker.address,
+        "pid": event.pid,
+        "resource": event.resource_key,
+        "phase": event.phase,
+        "ok": event.error is None,
+        "scope": event.scope,
+        "session": session_id,
+    }
+    with contextlib.suppress(Exception):
+        sync(worker.loop, worker.scheduler.log_event, topic=TOPIC, msg=message, callback_timeout=10)
+
+
+def _close_session(session_id: str, worker: Worker) -> SessionTeardownResult:
     """Tear down session ``session_id``'s resources in this process (reverse order of
-    bring-up; nothing if none came up here), in this thread; report what happened, masked."""
+    bring-up; nothing if none came up here), in this thread; report what happened, masked.
+    Each one going down is also logged on the scheduler, so that a close that no caller
+    hears (the worker restarted by its nanny) still says it went down."""
     with _SESSION_SECRETS_LOCK:
         secrets: set[str] = set().union(*_SESSION_SECRETS.pop(session_id, []))
     events: list[Event] = []
+
+    def note(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, ResourceEvent) and event.phase == "yield_exit":
+            _log_resource(worker, event, session_id)
+
     output = CapturedOutput(secrets)
     output.install()
     try:
-        failures: list[ResourceTeardownError] = close_session_resources(session_id, events.append)
+        failures: list[ResourceTeardownError] = close_session_resources(session_id, note)
     finally:
         output.uninstall()
     pid = os.getpid()
@@ -267,7 +293,7 @@ class SessionPlugin(WorkerPlugin):
         with contextlib.suppress(Exception):  # the worker is going; nobody to report to
             for run in _take_session_runs(self.session_id):
                 await loop.run_in_executor(pool, run.close)
-            await loop.run_in_executor(pool, _close_session, self.session_id)
+            await loop.run_in_executor(pool, _close_session, self.session_id, worker)
 
 
 async def close_session_here(session_id: str, dask_worker: Worker) -> SessionTeardownResult:
@@ -275,7 +301,7 @@ async def close_session_here(session_id: str, dask_worker: Worker) -> SessionTea
     pool (where its session resources were brought up)."""
     loop = asyncio.get_running_loop()
     result: SessionTeardownResult = await loop.run_in_executor(
-        dask_worker.executors["default"], _close_session, session_id
+        dask_worker.executors["default"], _close_session, session_id, dask_worker
     )
     return result
 
@@ -318,27 +344,8 @@ class RunPlugin(WorkerPlugin):
         if events is not None:
             events.append(event)
         if isinstance(event, ResourceEvent) and event.phase in ("yield_enter", "yield_exit"):
-            # Also logged on the scheduler, before the asset goes on: if this process dies,
-            # the caller still learns which resources were up here (a dead task returns
-            # nothing).
-            message = {
-                "run": event.run_id,
-                "address": self._worker.address,
-                "pid": event.pid,
-                "resource": event.resource_key,
-                "phase": event.phase,
-                "ok": event.error is None,
-                "scope": event.scope,
-                "session": self._session_id,
-            }
-            with contextlib.suppress(Exception):  # best effort: never fail a resource phase
-                sync(
-                    self._worker.loop,
-                    self._worker.scheduler.log_event,
-                    topic=TOPIC,
-                    msg=message,
-                    callback_timeout=10,
-                )
+            # Also logged on the scheduler, before the asset goes on.
+            _log_resource(self._worker, event, self._session_id)
 
     def _collect(self) -> list[Event]:
         events: list[Event] = []

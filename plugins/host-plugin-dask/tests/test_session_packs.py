@@ -13,10 +13,10 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import pytest
-from dask_tracked import read
+from dask_tracked import Tracked, count, read
 from distributed import get_worker
 from test_sessions import PerRun, assert_gone, check_run_lifecycle, worker_pids
 
@@ -51,6 +51,8 @@ def make_quick(i: int, control: str) -> AssetDefinition:
         if todo.get("hang") == name:
             while True:  # Python code: the run's timeout interrupts it
                 time.sleep(0.01)
+        if todo.get("block") == name:
+            time.sleep(3)  # one call in C: the run's timeout cannot interrupt it
         return here
 
     return quick
@@ -167,6 +169,29 @@ def test_a_worker_that_dies_in_a_pack_fails_each_asset_of_it_and_the_session_goe
     assert_gone(pids | {dead})
 
 
+def test_one_task_per_asset_a_worker_dies_holding_fails_each_saying_it_may_not_have_started(
+    files: tuple[str, str],
+) -> None:
+    record, control = files
+    assets = [make_quick(i, control) for i in range(QUICK)]
+    with Session(executor="dask", executor_config={**SESSION, "pack_below": 0}) as session:
+        _learn(session, assets, record, control)
+        result = _run(session, assets, record, control, kill="quick_3")
+        pids = worker_pids(session)
+    ran = [r for r in read(record) if r["event"] == "ran" and r["run"] == 2]
+    (dead,) = {r["pid"] for r in ran if r["asset"] == "quick_3"}
+    # Dask handed the dying worker its share of the ready tasks at once: each fails, and
+    # says it may not have started there.
+    assert "quick_3" in result.failures
+    for failure in result.failures.values():
+        assert failure.type == "host._errors.WorkerDiedError", failure
+        assert "Dask worker " in failure.message and " died while running asset " in failure.message
+        assert "whether it had started is not known" in failure.message
+    everything = set(result.outputs) | set(result.failures) | set(result.skipped)
+    assert everything == {f"quick_{i}" for i in range(QUICK)}
+    assert_gone(pids | {dead})
+
+
 @pytest.mark.slow
 def test_the_run_timeout_in_a_pack_stops_the_asset_running_and_those_after_it(
     files: tuple[str, str],
@@ -190,3 +215,76 @@ def test_the_run_timeout_in_a_pack_stops_the_asset_running_and_those_after_it(
     assert not result.resource_errors
     check_run_lifecycle(read(record), session.runs)
     assert_gone(pids)
+
+
+def test_a_pack_stuck_past_the_timeout_fails_each_asset_of_it_and_the_session_goes_on(
+    files: tuple[str, str],
+) -> None:
+    record, control = files
+    assets = [make_quick(i, control) for i in range(QUICK)]
+    config = {**SESSION, "grace_period": 0.5}
+    with Session(executor="dask", executor_config=config) as session:
+        _learn(session, assets, record, control)
+        Path(control).write_text(json.dumps({"run": 2, "block": "quick_2"}))
+        result = session.run_assets(
+            assets, {"r": PerRun(record=record)}, raise_on_error=False, timeout=1
+        )
+        (blocked,) = {r["pid"] for r in read(record) if r.get("asset") == "quick_2"}
+        assert_gone({blocked})  # its nanny replaced it
+        client = session.executor.session_client(session.session_id)  # type: ignore[attr-defined]
+        client.wait_for_workers(2, timeout=60)
+        later = _run(session, assets, record, control)
+        pids = worker_pids(session)
+    # Its pack (half the assets) gave no result: which of them had run is not known.
+    assert "quick_2" in result.failures and len(result.failures) == QUICK // 2
+    for failure in result.failures.values():
+        assert failure.type == "host._errors.RunTimeoutError", failure
+        assert "gave no result" in failure.message and "was restarted" in failure.message
+        assert "whether each ran is not known" in failure.message
+    # The other pack came back whole.
+    assert set(result.outputs) == {f"quick_{i}" for i in range(QUICK)} - set(result.failures)
+    assert later.success
+    check_run_lifecycle([r for r in read(record) if r.get("run") == later.run_id], [later.run_id])
+    assert_gone(pids)
+
+
+class SessionTracked(Tracked):
+    """:class:`Tracked`, session-scoped."""
+
+    host_scope: ClassVar[Literal["run", "session"]] = "session"
+
+
+@asset
+def kept_user(kept: SessionTracked) -> int:
+    kept.use()
+    return os.getpid()
+
+
+@asset
+def blocked(kept: SessionTracked) -> int:
+    kept.use()
+    time.sleep(3)  # one call in C: the run's timeout cannot interrupt it
+    return os.getpid()
+
+
+def test_a_session_resource_a_restarted_worker_tore_down_is_not_reported_lost_at_close(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "records.jsonl")
+    resources = {"kept": SessionTracked(path=path, label="kept")}
+    config = {"n_workers": 1, "grace_period": 0.5}
+    with Session(executor="dask", executor_config=config) as session:
+        first = session.run_assets([kept_user], resources).outputs["kept_user"]
+        stuck = session.run_assets([blocked], resources, timeout=1, raise_on_error=False)
+        # Its nanny replaces it: once the call returns, it tears the session resource down.
+        assert_gone({first})
+        client = session.executor.session_client(session.session_id)  # type: ignore[attr-defined]
+        client.wait_for_workers(1, timeout=60)
+        after = session.run_assets([kept_user], resources).outputs["kept_user"]
+    assert stuck.failures["blocked"].type == "host._errors.RunTimeoutError"
+    assert after != first
+    # Down once in each process, by the resource's own records; the close reported no loss.
+    records = read(path)
+    assert count(records, "setup") == count(records, "teardown")
+    assert count(records, "setup") == {("kept", first): 1, ("kept", after): 1}
+    assert session.teardown_errors == []
