@@ -84,6 +84,32 @@ def test_a_worker_killed_between_runs_is_replaced_and_its_resources_reported_los
     assert_no_child_left(before)
 
 
+def test_a_worker_killed_just_before_the_next_run_is_replaced_in_that_run(record: str) -> None:
+    """Killed and, at once, the next run: it may still look alive when the run takes it."""
+    before = set(children())
+    resources = {"db": SessionControlled(record=record, label="db")}
+    session = Session("multiprocess", {"max_workers": 1})
+    killed = []
+    with pytest.raises(SessionTeardownError) as info, session:
+        pid = session.run_assets([where], resources).outputs["where"]
+        for _ in range(3):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            pid = session.run_assets([where], resources).outputs["where"]  # no WorkerError
+    assert len(set(killed) | {pid}) == 4
+    # Each killed worker's session resource is reported once, at close.
+    assert sorted(e.message for e in info.value.errors) == sorted(
+        f"session resource 'db' was not torn down: worker process {k}, where it was up, "
+        f"killed by signal SIGKILL."
+        for k in killed
+    )
+    records = read(record)
+    for k in killed:
+        assert _events(records, k) == ["setup", "up"]
+    assert _events(records, pid) == ["setup", "up", "teardown"]
+    assert_no_child_left(before)
+
+
 def test_a_worker_that_dies_during_a_run_reports_its_session_resources_in_that_run(
     record: str,
 ) -> None:

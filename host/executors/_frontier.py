@@ -52,6 +52,12 @@ class Frontier:
         self._ready.remove(key)
         self._running.add(key)
 
+    def unstart(self, key: str) -> None:
+        """The running asset ``key`` never started after all (its worker was gone before it
+        could): it is ready again, first."""
+        self._running.remove(key)
+        self._ready.appendleft(key)
+
     def finish(self, key: str, ok: bool) -> list[tuple[str, str]]:
         """Mark ``key`` as finished; return the assets now skipped as (key, blocked upstream).
 

@@ -90,6 +90,7 @@ class Worker:
     interrupted: float | None = None  # when it was told to stop its asset (timeout, signal)
     since: float | None = None  # leaving: when its current teardown started (at the latest)
     dropped: bool = False  # killed by the caller before it loaded the run (nothing was up)
+    kept: bool = False  # taken from a session's idle workers for the run (it ran earlier ones)
     #: it ended the session there (interrupted during the run) and exits: not kept for the next
     ended_session: bool = False
     output: list[Stream] = field(default_factory=list)  # its stdout and stderr pipes

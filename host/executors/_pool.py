@@ -52,6 +52,9 @@ class Pool(CallerRun):
         #: the run takes its workers there first, and gives back those that tore it down.
         self.warm = warm
         self.workers: list[Worker] = []
+        #: (multiprocessing context, payload) to start a worker that replaces a session's
+        #: worker that died before it loaded the run; None once the run is ending.
+        self._replacement: tuple[Any, bytes] | None = None
         self.startup_error: BaseException | None = None
         # SIGINT/SIGTERM act between messages, never in the middle of one (which would lose
         # the rest of it and leave the pipe unreadable).
@@ -67,14 +70,16 @@ class Pool(CallerRun):
         context = multiprocessing.get_context(self.config.start_method)
         with self.signals:
             try:
+                self._replacement = (context, payload)
                 if self.warm is not None:
                     for worker in self.warm.take(count):
+                        worker.kept = True
                         self.workers.append(worker)
                         try:
                             worker.send(("load", payload))
                         except OSError:
                             self._ended(worker)
-                while len(self.workers) < count:
+                while len(self._live()) < count:
                     index = len(self.workers) if self.warm is None else self.warm.next_index()
                     self._start(context, payload, index)
                     self.signals.deliver()
@@ -264,6 +269,7 @@ class Pool(CallerRun):
 
         Waits for every worker to end; one past its limit (:meth:`_due`) is killed.
         """
+        self._replacement = None  # the run is ending: a worker lost now is not replaced
         now = time.monotonic()
         for worker in self._live():
             if interrupt and worker.busy is not None and worker.process.is_alive():
@@ -404,6 +410,17 @@ class Pool(CallerRun):
             stream.pump(self.run.secrets)
         worker.gone = True
         if worker.closed:
+            return
+        if worker.kept and not worker.ready and not worker.dropped and self.warm is not None:
+            # A session's worker that died just before this run loaded (between runs, as far
+            # as the session goes): replaced, as one found dead between runs would have been.
+            self.warm.died_between_runs(worker)
+            if worker.busy is not None:  # sent to it, never started there: it goes again
+                self.frontier.unstart(worker.busy)
+                worker.busy = None
+            if self._replacement is not None and self.going and self.startup_error is None:
+                context, payload = self._replacement
+                self._start(context, payload, self.warm.next_index())
             return
         how = how_it_ended(worker.process.exitcode)
         if not worker.ready and self.startup_error is None and not worker.dropped:

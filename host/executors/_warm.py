@@ -89,11 +89,16 @@ class WarmWorkers:
         """``worker`` ended between runs: what it said last (its session teardown's failures
         are reported at close), then its session resources not torn down, lost."""
         self.lost.extend(self._drain(worker, None))
+        self.died_between_runs(worker)
+        _reap(worker, self.secrets)
+
+    def died_between_runs(self, worker: Worker) -> None:
+        """``worker`` ended between runs (also one taken for a run that died before it loaded
+        it): its session resources are lost, reported when the session closes."""
         if worker.session_up:
             how = how_it_ended(worker.process.exitcode)
             self.lost.extend(_lost(worker, f"worker process {worker.pid}, where it was up, {how}"))
             worker.session_up.clear()
-        _reap(worker, self.secrets)
 
     def close(self, emit: Callable[[Event], None]) -> list[ResourceTeardownError]:
         """End every idle worker: each tears its session resources down; give the failures
