@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         record("memory", run_memory)
         record("profile", lambda: run_profile(args.quick))
         record("tricks", lambda: {"sizes": run_tricks(5 if args.quick else 15)})
-        record("history", lambda: run_history(7 if args.quick else 21))
+        record("history", lambda: run_history(15 if args.quick else 61))
         record("sessions", lambda: run_sessions(1 if args.quick else 3))
     finally:
         if worker is not None:
