@@ -47,6 +47,12 @@ def rerun_terms(args: argparse.Namespace) -> list[str] | None:
     )
     assert target is not None
     record = get_run(target, rerun)
+    recorded = record.run.get("config")
+    if recorded and os.path.abspath(recorded) != os.path.abspath(args.file):
+        raise HistoryError(
+            f"run {record.run['run_id']} ran the run config {recorded}, not {args.file}: run it "
+            f"again with `host run {recorded} --rerun-failed {record.run['run_id']}`"
+        )
     wanted = rerun_selection(record)
     if not wanted:
         raise HistoryError(
@@ -56,10 +62,10 @@ def rerun_terms(args: argparse.Namespace) -> list[str] | None:
 
 
 def run_recorded(
-    config: RunConfig, history: Path | None, plugins: list[object]
-) -> tuple[RunResult, Any]:
-    """Run ``config`` (recorded into ``history`` unless it is ``None``); the result and its
-    recording."""
+    config: RunConfig, history: Path | None, plugins: list[object], recordings: list[Any]
+) -> RunResult:
+    """Run ``config`` (recorded into ``history`` unless it is ``None``); its recording goes
+    into ``recordings``, also when the run is interrupted."""
     from host._history import capture
     from host._run import run_assets
     from host._switches import use_switches
@@ -68,8 +74,10 @@ def run_recorded(
     if history is not None:
         kwargs["history"] = history
     with capture(config.path) as captured, use_switches(config.switches):
-        result = run_assets(**kwargs, raise_on_error=False, plugins=plugins)
-    return result, (captured.recordings[-1] if captured.recordings else None)
+        try:
+            return run_assets(**kwargs, raise_on_error=False, plugins=plugins)
+        finally:
+            recordings.extend(captured.recordings)
 
 
 def history_target(args: argparse.Namespace, config: Path | None) -> Path | None:
@@ -88,8 +96,10 @@ def finish_recording(
     result: RunResult,
     recording: Any,
     planned: Sequence[str],
+    outcome: str | None = None,
 ) -> None:
-    """Store the outputs as shown, wait for the record, write ``--report``."""
+    """Store the outputs as shown, wait for the record, write ``--report`` (of a run that
+    ended with ``outcome``, by default what ``result`` says)."""
     from host._summary import output_repr
 
     if recording is not None:
@@ -116,7 +126,7 @@ def finish_recording(
                 "planned": list(planned),
                 "config": str(args.file),
                 "pid": os.getpid(),
-                "outcome": "succeeded" if result.success else "failed",
+                "outcome": outcome or ("succeeded" if result.success else "failed"),
                 "host_version": _host_version(),
                 "started": result.events[0].timestamp if result.events else 0.0,
             },
@@ -145,14 +155,20 @@ def _cmd_runs(args: argparse.Namespace, out: Output) -> int:
 
     path = history_target(args, None)
     assert path is not None
-    if args.action == "prune":
-        from host._history_schema import HistoryError
+    from host._history_schema import HistoryError
 
+    if args.action == "prune":
         if args.keep is None or args.keep < 0:
             raise HistoryError("host runs prune needs --keep N (N >= 0): the newest runs to keep")
         gone = prune(path, args.keep)
         out.write(f"{path}: deleted {gone} run(s), kept the newest {args.keep}")
         return EXIT_OK
+    if args.keep is not None:
+        raise HistoryError(
+            f"--keep {args.keep} is for `host runs prune`; `host runs` only lists (use --limit)"
+        )
+    if args.limit < 1:
+        raise HistoryError(f"--limit {args.limit}: give how many runs to list, 1 or more")
     runs = list_runs(path, limit=args.limit, failed=args.failed)
     if args.json:
         out.write(json.dumps(runs, indent=2))
@@ -171,7 +187,10 @@ def _cmd_runs(args: argparse.Namespace, out: Output) -> int:
         for run in runs
     ]
     headers = ["RUN", "STARTED", "OUTCOME", "EXECUTOR", "ASSETS", "TIME", "CONFIG"]
-    out.write(table(headers, rows, indent="") if rows else f"no runs recorded in {path}")
+    none = f"no failed or interrupted run recorded in {path}" if args.failed else (
+        f"no runs recorded in {path}"
+    )
+    out.write(table(headers, rows, indent="") if rows else none)
     return EXIT_OK
 
 
@@ -200,8 +219,9 @@ def _cmd_report(args: argparse.Namespace, out: Output) -> int:
 
     path = history_target(args, None)
     assert path is not None
-    written = write_picture(get_run(path, args.run_id), args.output, out.mask)
-    out.write(f"The picture of run {args.run_id}: {written}")
+    record = get_run(path, args.run_id)
+    written = write_picture(record, args.output, out.mask)
+    out.write(f"The picture of run {record.run['run_id']}: {written}")
     return EXIT_OK
 
 

@@ -228,14 +228,24 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
         out, len(config.planned), _live(args, out), quiet=args.json, log_level=level
     )
     history = history_target(args, config.path)
+    if getattr(args, "report", None) is not None:
+        from host._picture import report_path
+
+        report_path(args.report)  # before anything is brought up
+    recordings: list[Any] = []
     try:
         with progress.showing(), _logging(out, level):
-            result, recording = run_recorded(config, history, [progress])
+            result = run_recorded(config, history, [progress], recordings)
     except (KeyboardInterrupt, SignalExit) as exc:
         name, code = _stopped_by(exc)
         outcome: Outcome = "interrupted" if name == "SIGINT" else "terminated"
-        _report(args, out, progress, config, _partial_result(progress.events), code, outcome, name)
+        partial = _partial_result(progress.events)
+        _report(args, out, progress, config, partial, code, outcome, name)
+        if partial.events:
+            last = recordings[-1] if recordings else None
+            finish_recording(args, out, partial, last, config.planned, "interrupted")
         raise
+    recording = recordings[-1] if recordings else None
     if progress.failure is not None:
         out.write(
             f"host: warning: the progress display failed ({describe_exception(progress.failure)}); "

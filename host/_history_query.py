@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from host._history import flush, process_start
-from host._history_rows import ASSET_DETAIL_COLUMNS, RunRecord, asset_rows_of, status_counts
+from host._history_rows import (
+    ASSET_DETAIL_COLUMNS,
+    RunRecord,
+    asset_rows_of,
+    status_counts,
+    unknown_columns,
+)
 from host._history_schema import (
     HistoryError,
     describe_database_error,
@@ -93,7 +99,8 @@ def list_runs(path: Path, limit: int | None = 20, failed: bool = False) -> list[
             stored = conn.execute(
                 "SELECT status FROM asset_columns WHERE run_id = ?", (run["run_id"],)
             ).fetchone()
-            run["counts"] = {} if stored is None else status_counts(stored[0])
+            status = unknown_columns(len(run["planned"]))[0] if stored is None else stored[0]
+            run["counts"] = status_counts(status)
     return runs
 
 
@@ -136,19 +143,19 @@ def get_run(path: Path, run_id: str) -> RunRecord:
             "WHERE run_id = ?",
             (found,),
         ).fetchone()
-        assets = []
-        if columns is not None:
-            details = conn.execute(
-                f"SELECT {', '.join(ASSET_DETAIL_COLUMNS)} FROM asset_details WHERE run_id = ?",
-                (found,),
-            ).fetchall()
-            status, pid, started, finished, duration = columns
-            assets = [
-                {"run_id": found, **row}
-                for row in asset_rows_of(
-                    run["planned"], status, pid, started, finished, duration, details
-                )
-            ]
+        if columns is None:  # not ended (still running, or its process was killed)
+            columns = unknown_columns(len(run["planned"]))
+        details = conn.execute(
+            f"SELECT {', '.join(ASSET_DETAIL_COLUMNS)} FROM asset_details WHERE run_id = ?",
+            (found,),
+        ).fetchall()
+        status, pid, started, finished, duration = columns
+        assets = [
+            {"run_id": found, **row}
+            for row in asset_rows_of(
+                run["planned"], status, pid, started, finished, duration, details
+            )
+        ]
         resources = [
             dict(row)
             for row in conn.execute(
@@ -170,11 +177,12 @@ def prune(path: Path, keep: int) -> int:
 
 def rerun_selection(record: RunRecord) -> list[str]:
     """The assets of ``record`` that failed or were skipped (or never ran, in an interrupted
-    run), in plan order: a selection for running them again with their upstream assets."""
+    run; or every one, in a run whose process was killed before its end was written), in plan
+    order: a selection for running them again with their upstream assets."""
     return [
         row["asset_key"]
         for row in record.assets
-        if row["status"] in ("failed", "skipped", "not run")
+        if row["status"] in ("failed", "skipped", "not run", "unknown")
     ]
 
 
@@ -254,6 +262,9 @@ def show_text(record: RunRecord, mask: Mask = unmasked) -> str:
     )
     tail = f"Run {run['run_id']} {state} in {seconds(run['duration'])}: "
     tail += f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped"
+    unknown = sum(1 for a in record.assets if a["status"] == "unknown")
+    if unknown:
+        tail += f", {unknown} unknown (the run's end was not recorded)"
     if run.get("reason"):
         tail += f" ({mask(run['reason'])})"
     lines.append(tail)

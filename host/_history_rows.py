@@ -54,12 +54,20 @@ __all__ = [
     "resource_rows",
     "run_columns",
     "status_counts",
+    "unknown_columns",
     "unpack_floats",
     "unpack_ints",
 ]
 
-#: An asset's status as stored (one character each, in plan order) -> as shown.
-STATUS_CODES: dict[str, str] = {"o": "ok", "f": "failed", "s": "skipped", "n": "not run"}
+#: An asset's status as stored (one character each, in plan order) -> as shown; ``unknown``
+#: is never stored: it is what a run whose end was never written says of each of its assets.
+STATUS_CODES: dict[str, str] = {
+    "o": "ok",
+    "f": "failed",
+    "s": "skipped",
+    "n": "not run",
+    "u": "unknown",
+}
 _CODE_OF = {word: code for code, word in STATUS_CODES.items()}
 
 #: The columns of a row of ``asset_details`` after ``run_id``.
@@ -147,9 +155,9 @@ class RunRecord:
             ``selection``, ``config``, ``started``, ``finished``, ``duration``, ``outcome``,
             ``reason``, ``pid``, ``host_version``, ``plugins`` (distribution -> version).
         assets: one row per planned asset, in plan order: ``position``, ``asset_key``,
-            ``status`` (``ok``, ``failed``, ``skipped``, ``not run``), ``pid``, ``started``,
-            ``finished``, ``duration``, ``upstream``, ``error_type``, ``error_message``,
-            ``error_traceback``, ``output``.
+            ``status`` (``ok``, ``failed``, ``skipped``, ``not run``, ``unknown``), ``pid``,
+            ``started``, ``finished``, ``duration``, ``upstream``, ``error_type``,
+            ``error_message``, ``error_traceback``, ``output``.
         resources: one row per resource lifecycle event, in order: ``seq``, ``resource_key``,
             ``resource_type``, ``distribution``, ``pid``, ``phase``, ``started``,
             ``duration``, ``error_type``, ``error_message``, ``error_traceback``.
@@ -380,6 +388,14 @@ def _other_events(
         elif kind is RunFinished:
             into.finished_at = event.timestamp
             into.duration_of = event.duration
+
+
+def unknown_columns(n: int) -> tuple[str, bytes, bytes, bytes, bytes]:
+    """The columns (status, pid, started, finished, duration) of ``n`` planned assets of a
+    run whose end was never written (its process was killed, or it is still running): each
+    ``unknown``, with no pid or times."""
+    nothing = pack_floats([_NAN] * n)
+    return "u" * n, pack_ints([0] * n), nothing, nothing, nothing
 
 
 def asset_rows_of(

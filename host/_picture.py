@@ -19,7 +19,7 @@ from host._history import RunRecord
 from host._history_schema import HistoryError
 from host._output import Mask, seconds, unmasked
 
-__all__ = ["lanes_of", "render", "write_picture"]
+__all__ = ["lanes_of", "render", "report_path", "write_picture"]
 
 _WIDTH = 1000.0
 _LABEL = 240.0
@@ -267,6 +267,7 @@ def render(record: RunRecord, mask: Mask = unmasked) -> str:
         f"{run['outcome']} · {run['executor']} · started "
         f"{_clock(run['started'])} · {seconds(run.get('duration'))} · host {run['host_version']}"
         + (f" · {run['config']}" if run.get("config") else "")
+        + (f" · {run['reason']}" if run.get("reason") else "")
     )
     legend = "".join(
         f'<span style="background:{colour}"></span>{label}'
@@ -314,17 +315,34 @@ def _bar(bar: dict[str, Any], key: str, pid: int, x: Any, y: float, mask: Mask) 
     )
 
 
-def write_picture(record: RunRecord, path: str | Path, mask: Mask = unmasked) -> Path:
-    """Write the picture of ``record`` to ``path`` (its folder must exist).
+def report_path(path: str | Path) -> Path:
+    """``path`` as a place to write a picture to: its folder must exist (``host run
+    --report`` checks it before the run).
 
     Raises:
-        HistoryError: the folder does not exist or the file cannot be written.
+        HistoryError: the folder does not exist, or ``path`` is a folder.
     """
     target = Path(path)
     if not target.parent.is_dir():
         raise HistoryError(
-            f"cannot write the report to {target}: the folder {target.parent} does not exist"
+            f"cannot write the report to {target}: the folder {target.parent} does not exist; "
+            f"make it, or give a path in a folder that exists"
         )
+    if target.is_dir():
+        raise HistoryError(
+            f"cannot write the report to {target}: it is a folder; give a file name, e.g. "
+            f"{target / 'run.html'}"
+        )
+    return target
+
+
+def write_picture(record: RunRecord, path: str | Path, mask: Mask = unmasked) -> Path:
+    """Write the picture of ``record`` to ``path`` (see :func:`report_path`).
+
+    Raises:
+        HistoryError: the folder does not exist or the file cannot be written.
+    """
+    target = report_path(path)
     try:
         target.write_text(render(record, mask), encoding="utf-8")
     except OSError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -344,8 +345,44 @@ def test_a_run_killed_with_sigkill_shows_as_interrupted(project: Path) -> None:
         proc.wait(timeout=30)
     [recorded] = _runs(project)
     assert recorded["outcome"] == "interrupted"
+    assert recorded["counts"] == {"unknown": 4}  # its end was never written
     shown = _host(project, "show", recorded["run_id"])
     assert "INTERRUPTED" in shown.stdout and f"pid {recorded['pid']}" in shown.stdout
+    assert "4 unknown (the run's end was not recorded)" in shown.stdout
+    for key in ("base", "shaky", "after", "other"):
+        assert re.search(rf"^\s*{key}\s+unknown\b", shown.stdout, re.MULTILINE), shown.stdout
+    # What it did is not known, so running its failures again runs every asset of it.
+    again = _host(project, "run", "run.toml", "--rerun-failed", recorded["run_id"])
+    assert again.returncode == 0, again.stderr
+    newest = _runs(project)[0]
+    assert newest["selection"] == ["base", "shaky", "after", "other"]
+    assert newest["counts"] == {"ok": 4}
+
+
+def test_a_run_stopped_by_sigterm_still_writes_its_report(project: Path) -> None:
+    marker = project / "marker"
+    proc = subprocess.Popen(
+        [HOST, "run", "run.toml", "--plain", "--report", "stopped.html"],
+        cwd=project,
+        env=environ(HIST_MARKER=str(marker)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the run never reached its asset"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    [recorded] = _runs(project)
+    assert recorded["outcome"] == "interrupted"
+    text = (project / "stopped.html").read_text()
+    assert recorded["run_id"] in text and "interrupted" in text
+    assert "The picture of the run: stopped.html" in out
 
 
 def _could_not_record(stderr: str) -> list[str]:
@@ -421,6 +458,46 @@ def test_a_report_into_a_missing_folder_is_one_line(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = (project / "run.html").read_text()
     assert "<svg" in text and "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_host_run_checks_its_report_path_before_anything_comes_up(project: Path) -> None:
+    for path in ("nowhere/run.html", "."):
+        done = _host(project, "run", "run.toml", "--report", path)
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("host: error: cannot write the report to")
+        assert not (project / "data.db").exists()  # the sqlite resource never came up
+        assert not (project / ".host").exists()  # and no run was recorded
+
+
+def test_runs_refuses_what_it_cannot_list(project: Path) -> None:
+    assert _host(project, "run", "run.toml").returncode == 0
+    for args, says in (
+        (["--limit", "0"], "--limit 0: give how many runs to list, 1 or more"),
+        (["--limit", "-1"], "--limit -1"),
+        (["--keep", "3"], "--keep 3 is for `host runs prune`"),
+    ):
+        done = _host(project, "runs", *args)
+        assert done.returncode == 2 and says in done.stderr, done.stderr
+    done = _host(project, "runs", "--failed")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"no failed or interrupted run recorded in {project / '.host' / 'history.db'}"
+    )
+
+
+def test_rerun_failed_of_another_config_names_the_config_to_use(project: Path) -> None:
+    assert _host(project, "run", "run.toml", HIST_FAIL="1").returncode == 1
+    [first] = _runs(project)
+    (project / "other.toml").write_text((project / "run.toml").read_text())
+    done = _host(
+        project, "run", "other.toml", "--rerun-failed", first["run_id"],
+        "--history", str(project / ".host" / "history.db"),
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert f"ran the run config {project / 'run.toml'}, not other.toml" in line
+    assert f"host run {project / 'run.toml'} --rerun-failed {first['run_id']}" in line
 
 
 def test_prune_keeps_the_newest(project: Path) -> None:

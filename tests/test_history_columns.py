@@ -333,9 +333,16 @@ def test_a_schema_3_database_is_carried_over_whole(tmp_path: Path) -> None:
     record = get_run(db, "old")
     assert [{k: v for k, v in row.items() if k != "run_id"} for row in record.assets] == expected
     assert rerun_selection(record) == ["k1", "k2", "k4"]
-    assert get_run(db, "killed").assets == []
+    killed = get_run(db, "killed")  # its end never written: what its assets did is unknown
+    assert [(row["asset_key"], row["status"], row["pid"]) for row in killed.assets] == [
+        ("k0", "unknown", None)
+    ]
+    assert rerun_selection(killed) == ["k0"]
     counts = {run["run_id"]: run["counts"] for run in list_runs(db)}
-    assert counts == {"old": {"ok": 2, "failed": 1, "skipped": 1, "not run": 1}, "killed": {}}
+    assert counts == {
+        "old": {"ok": 2, "failed": 1, "skipped": 1, "not run": 1},
+        "killed": {"unknown": 1},
+    }
     assert "bad k1" in show_text(record)
 
 

@@ -343,6 +343,11 @@ def test_a_killed_worker_fails_its_asset_and_the_other_still_tears_down(
     survivor = result.outputs["first"]
     assert set(setups) == {("r", dead), ("r", survivor)}
     assert teardowns == Counter({("r", survivor): 1})  # the survivor tore down; the dead could not
+    # Its time is from when it started in its worker, not from when it was sent (which also
+    # counts the worker's own start).
+    began = {e.asset_key: e.timestamp for e in result.events_of(AssetStarted)}
+    [died] = [e for e in result.events_of(AssetFailed) if e.asset_key == "killer"]
+    assert abs(died.duration - (died.timestamp - began["killer"])) < 0.05
     assert [e.resource_key for e in result.resource_errors] == ["r"]
     assert "was not torn down" in result.resource_errors[0].message
     failed = [e for e in result.events if isinstance(e, AssetFailed)]
@@ -392,8 +397,12 @@ SIGNAL_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize(
     ("signum", "status"),
-    [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)],
-    ids=["SIGTERM", "SIGINT"],
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM),
+        (signal.SIGINT, -signal.SIGINT),
+        (signal.SIGKILL, -signal.SIGKILL),  # the workers find the caller gone themselves
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGKILL"],
 )
 def test_a_signal_to_the_caller_tears_down_every_worker(
     signum: int, status: int, record: str, tmp_path: Path
@@ -418,9 +427,21 @@ def test_a_signal_to_the_caller_tears_down_every_worker(
     records = read(record)
     setups = counts(records, "setup")
     assert len(setups) == 2 and proc.pid not in {pid for _, pid in setups}
-    assert counts(records, "teardown") == setups
+    deadline = time.monotonic() + 30  # a killed caller waits for nothing: the workers go alone
+    while any(_alive(pid) for _, pid in setups) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counts(read(record), "teardown") == setups
     for _, pid in setups:  # the workers are gone, not orphaned
-        assert not Path(f"/proc/{pid}").exists()
+        assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
 
 
 # -- events and plugins ----------------------------------------------------------------------

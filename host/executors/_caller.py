@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from host._errors import ResourceTeardownError, WorkerDiedError
-from host._events import AssetFailed, ErrorInfo, Event, ResourceEvent
+from host._events import AssetFailed, AssetStarted, ErrorInfo, Event, ResourceEvent
 from host._step import StepOutcome
 from host.executors._failures import given_up, not_torn_down, stuck_teardown, teardown_timeout
 from host.executors._frontier import Frontier
@@ -92,6 +92,7 @@ class CallerRun:
         needs: asset key -> every resource key it needs (:func:`resource_needs`).
         ended_by: the asset whose worker died (or was given up on); nothing more starts.
         timed_out: the run's timeout passed; nothing more starts.
+        began: asset key -> when its worker said it started (its ``AssetStarted``).
     """
 
     def __init__(self, run: RunState, grace: float = INTERRUPT_GRACE) -> None:
@@ -102,6 +103,7 @@ class CallerRun:
         self.needs = resource_needs(run)
         self.ended_by: str | None = None
         self.timed_out = False
+        self.began: dict[str, float] = {}
 
     @property
     def going(self) -> bool:
@@ -142,6 +144,8 @@ class CallerRun:
         """Record a worker's ``event`` in the run, keeping ``up`` (the resources up in that
         worker, :func:`track_up`) current; return whether a resource went down."""
         down = up is not None and track_up(up, event)
+        if type(event) is AssetStarted:
+            self.began[event.asset_key] = event.timestamp
         self.run.emit(event)
         return down
 
@@ -176,12 +180,16 @@ class CallerRun:
         Args:
             key: the asset.
             error: its failure.
-            started: when it was sent (``time.perf_counter()``), for the event's duration.
+            started: when it was sent (``time.perf_counter()``), for the event's duration
+                when its worker never reported it started (else from that report).
             pid: the process it ran in (default: this one).
             ends_run: nothing more starts (:attr:`ended_by`), as when a worker dies.
         """
         info = ErrorInfo.from_exception(error)
-        duration = 0.0 if started is None else time.perf_counter() - started
+        if key in self.began:
+            duration = max(0.0, time.time() - self.began[key])
+        else:
+            duration = 0.0 if started is None else time.perf_counter() - started
         extra: dict[str, Any] = {"pid": pid} if pid else {}
         self.run.emit(
             AssetFailed(self.run.run_id, asset_key=key, duration=duration, error=info, **extra)

@@ -16,8 +16,10 @@ this process (``host._session_resources``), sends their events and ``("ended",
 [ShippedError])``, and exits.
 
 The worker tears down everything it brought up when it is told to stop, when the caller goes
-away (end of file on the pipe), and on SIGINT (KeyboardInterrupt), SIGTERM or SIGHUP (SystemExit
-of 128 + the signal number), which interrupt an asset that is running. While it tears down it
+away (end of file on the pipe; or, while an asset runs, its parent process gone: it then
+sends itself SIGTERM, within :data:`CALLER_CHECK` seconds), and on SIGINT (KeyboardInterrupt),
+SIGTERM or SIGHUP (SystemExit of 128 + the signal number), which interrupt an asset that is
+running. While it tears down it
 ignores them, so a second one cannot cut a teardown short; the caller escalates to SIGKILL only
 when it must (see the ``multiprocess`` executor). How the resources go down (order, failures,
 timeouts) is the policy of ``host._teardown``, as in every process.
@@ -65,6 +67,28 @@ __all__ = ["TIMEOUT_SIGNAL", "main"]
 TIMEOUT_SIGNAL = signal.SIGUSR1
 
 _SIGNALS = {signal.SIGINT, *TERMINATING, TIMEOUT_SIGNAL}
+
+#: How often a worker looks whether the process that started it is still there (seconds).
+CALLER_CHECK = 0.25
+
+
+def _watch_caller(parent: int, stop: threading.Event) -> None:
+    """When the process that started this one is gone (the caller killed with SIGKILL, which
+    could not say stop), send this process SIGTERM, as the caller would have: the asset
+    running is interrupted and what came up here goes down. The end of the message pipe says
+    the same, but only once the worker reads it again, after its asset."""
+    while not stop.wait(CALLER_CHECK):
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def _start_watching_caller() -> threading.Event:
+    stop = threading.Event()
+    threading.Thread(
+        target=_watch_caller, args=(os.getppid(), stop), name="host caller watch", daemon=True
+    ).start()
+    return stop
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -208,6 +232,7 @@ def main(
             (file descriptors 1 and 2 are pointed at them); ``None``: keep the inherited ones.
     """
     _redirect(stdout, stderr)
+    watching = _start_watching_caller()
     channel = _Channel(conn)
     lingering = 0
     session: str | None = None
@@ -228,6 +253,7 @@ def main(
         payload = message[1]
     if session is not None:
         _end_session(channel, session, secrets)
+    watching.set()
     conn.close()
     if lingering:
         _exit_now()
