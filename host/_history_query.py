@@ -97,14 +97,17 @@ def list_runs(path: Path, limit: int | None = 20, failed: bool = False) -> list[
             runs = runs[:limit]
         for run in runs:
             stored = conn.execute(
-                "SELECT status FROM asset_columns WHERE run_id = ?", (run["run_id"],)
+                "SELECT status, started FROM asset_columns WHERE run_id = ?", (run["run_id"],)
             ).fetchone()
-            status = unknown_columns(len(run["planned"]))[0] if stored is None else stored[0]
-            run["counts"] = status_counts(status)
+            if stored is None:
+                stored = unknown_columns(len(run["planned"]))[:1]
+            run["counts"] = status_counts(*stored)
     return runs
 
 
 def _resolve(conn: sqlite3.Connection, path: Path, run_id: str) -> str:
+    if not run_id.strip():
+        raise HistoryError(f"no run id given; `host runs --history {path}` lists them")
     ids = [row[0] for row in conn.execute("SELECT run_id FROM runs ORDER BY started DESC")]
     if run_id in ids:
         return str(run_id)
@@ -182,7 +185,7 @@ def rerun_selection(record: RunRecord) -> list[str]:
     return [
         row["asset_key"]
         for row in record.assets
-        if row["status"] in ("failed", "skipped", "not run", "unknown")
+        if row["status"] in ("failed", "skipped", "interrupted", "not run", "unknown")
     ]
 
 

@@ -155,7 +155,8 @@ class RunRecord:
             ``selection``, ``config``, ``started``, ``finished``, ``duration``, ``outcome``,
             ``reason``, ``pid``, ``host_version``, ``plugins`` (distribution -> version).
         assets: one row per planned asset, in plan order: ``position``, ``asset_key``,
-            ``status`` (``ok``, ``failed``, ``skipped``, ``not run``, ``unknown``), ``pid``,
+            ``status`` (``ok``, ``failed``, ``skipped``, ``interrupted``, ``not run``,
+            ``unknown``), ``pid``,
             ``started``, ``finished``, ``duration``, ``upstream``, ``error_type``,
             ``error_message``, ``error_traceback``, ``output``.
         resources: one row per resource lifecycle event, in order: ``seq``, ``resource_key``,
@@ -408,7 +409,8 @@ def asset_rows_of(
     details: Iterable[Sequence[Any]] = (),
 ) -> list[dict[str, Any]]:
     """One row per planned asset (see :class:`RunRecord`) from the stored columns and the
-    rows of details (as :data:`ASSET_DETAIL_COLUMNS`)."""
+    rows of details (as :data:`ASSET_DETAIL_COLUMNS`); an asset stored ``not run`` that has a
+    start reads back ``interrupted`` (it started and never ended: the run was stopped)."""
     texts = {int(row[0]): row for row in details}
     empty = (None,) * len(ASSET_DETAIL_COLUMNS)
     rows: list[dict[str, Any]] = []
@@ -428,7 +430,8 @@ def asset_rows_of(
             {
                 "position": i,
                 "asset_key": key,
-                "status": STATUS_CODES[code],
+                # Not run, yet started: it was running when the run was stopped.
+                "status": "interrupted" if code == "n" and s is not None else STATUS_CODES[code],
                 "pid": p,
                 "started": s,
                 "finished": f,
@@ -443,9 +446,21 @@ def asset_rows_of(
     return rows
 
 
-def status_counts(status: str) -> dict[str, int]:
-    """How many assets of each status (as shown) a stored status column holds."""
-    return {STATUS_CODES[code]: status.count(code) for code in STATUS_CODES if code in status}
+def status_counts(status: str, started: bytes = b"") -> dict[str, int]:
+    """How many assets of each status (as shown) stored columns hold: ``status``, and
+    ``started`` to tell the ``interrupted`` among the ``not run`` (see :func:`asset_rows_of`)."""
+    counts = {STATUS_CODES[code]: status.count(code) for code in STATUS_CODES if code in status}
+    if "n" in status and started:
+        begun = sum(
+            1 for code, at in zip(status, unpack_floats(started), strict=True)
+            if code == "n" and at is not None
+        )
+        if begun:
+            counts["interrupted"] = begun
+            counts["not run"] -= begun
+            if not counts["not run"]:
+                del counts["not run"]
+    return counts
 
 
 def asset_rows(

@@ -380,6 +380,11 @@ def test_a_run_stopped_by_sigterm_still_writes_its_report(project: Path) -> None
     assert proc.returncode == 143, err
     [recorded] = _runs(project)
     assert recorded["outcome"] == "interrupted"
+    # The asset running when the signal came reads back as `host run` showed it.
+    assert recorded["counts"] == {"ok": 3, "interrupted": 1}
+    assert re.search(r"^\s*other\s+interrupted\b", out, re.MULTILINE), out
+    shown = _host(project, "show", recorded["run_id"])
+    assert re.search(r"^\s*other\s+interrupted\b", shown.stdout, re.MULTILINE), shown.stdout
     text = (project / "stopped.html").read_text()
     assert recorded["run_id"] in text and "interrupted" in text
     assert "The picture of the run: stopped.html" in out
@@ -446,6 +451,8 @@ def test_an_unknown_run_id_suggests_the_nearest(project: Path) -> None:
     assert done.returncode == 2
     assert f"did you mean {recorded['run_id']}?" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+    done = _host(project, "show", "")
+    assert done.returncode == 2 and "no run id given" in done.stderr, done.stderr
 
 
 def test_a_report_into_a_missing_folder_is_one_line(project: Path) -> None:

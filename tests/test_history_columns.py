@@ -83,6 +83,9 @@ def reference_asset_rows(
             row = rows.get(event.asset_key)
             if row is not None:
                 row["status"], row["upstream"] = "skipped", event.upstream
+    for row in rows.values():  # started, never ended: running when the run was stopped
+        if row["status"] == "not run" and row["started"] is not None:
+            row["status"] = "interrupted"
     return list(rows.values())
 
 
