@@ -262,6 +262,14 @@ def _prepare(conn: sqlite3.Connection, path: Path, create: bool) -> None:
                 f"({SCHEMA_VERSION}): it was written by a newer host. Upgrade host, or use "
                 f"another file (--history or {HOME_ENV}); the file was not changed."
             )
+        if version == 0:
+            tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master LIMIT 3")]
+            if tables:
+                raise HistoryError(
+                    f"{path} is a sqlite database of something else, not a run history (it "
+                    f"has no schema version and holds {', '.join(tables)}); choose another "
+                    f"file with --history or {HOME_ENV}; the file was not changed"
+                )
         if create and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

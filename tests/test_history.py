@@ -394,16 +394,17 @@ def _could_not_record(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "could not record" in line]
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "newer"])
+@pytest.mark.parametrize("damage", ["corrupt", "newer", "foreign"])
 def test_a_database_that_cannot_be_used_costs_the_run_one_line(project: Path, damage: str) -> None:
     db = project / ".host" / "history.db"
     db.parent.mkdir()
     if damage == "corrupt":
         db.write_bytes(b"this is not a database, " * 200)
-    else:
+    else:  # "foreign": another program's database, with no schema version
         conn = sqlite3.connect(db)
         conn.execute("create table mine (x)")
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        if damage == "newer":
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
         conn.commit()
         conn.close()
     before = _db_bytes(db)
@@ -413,6 +414,8 @@ def test_a_database_that_cannot_be_used_costs_the_run_one_line(project: Path, da
     assert str(db) in line
     if damage == "newer":
         assert "newer host" in line
+    if damage == "foreign":
+        assert "not a run history" in line and "mine" in line
     for command in (["runs"], ["show", "abc"], ["report", "abc", "-o", "x.html"]):
         read = _host(project, *command)
         assert read.returncode == 2, (command, read.stderr)
