@@ -141,7 +141,8 @@ def finish_recording(
     except HistoryError as exc:
         out.write(f"host: {exc}", err=True)
         return
-    out.write(f"The picture of the run: {path}")
+    # With --json, standard output holds the JSON document alone.
+    out.write(f"The picture of the run: {path}", err=bool(getattr(args, "json", False)))
 
 
 def _host_version() -> str:

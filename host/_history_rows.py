@@ -156,9 +156,8 @@ class RunRecord:
             ``reason``, ``pid``, ``host_version``, ``plugins`` (distribution -> version).
         assets: one row per planned asset, in plan order: ``position``, ``asset_key``,
             ``status`` (``ok``, ``failed``, ``skipped``, ``interrupted``, ``not run``,
-            ``unknown``), ``pid``,
-            ``started``, ``finished``, ``duration``, ``upstream``, ``error_type``,
-            ``error_message``, ``error_traceback``, ``output``.
+            ``unknown``), ``pid``, ``started``, ``finished``, ``duration``, ``upstream``,
+            ``error_type``, ``error_message``, ``error_traceback``, ``output``.
         resources: one row per resource lifecycle event, in order: ``seq``, ``resource_key``,
             ``resource_type``, ``distribution``, ``pid``, ``phase``, ``started``,
             ``duration``, ``error_type``, ``error_message``, ``error_traceback``.

@@ -480,6 +480,14 @@ def test_host_run_checks_its_report_path_before_anything_comes_up(project: Path)
         assert not (project / ".host").exists()  # and no run was recorded
 
 
+def test_run_json_with_a_report_keeps_standard_output_one_json_document(project: Path) -> None:
+    done = _host(project, "run", "run.toml", "--json", "--report", "run.html")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "succeeded"
+    assert "The picture of the run: run.html" in done.stderr
+    assert (project / "run.html").is_file()
+
+
 def test_runs_refuses_what_it_cannot_list(project: Path) -> None:
     assert _host(project, "run", "run.toml").returncode == 0
     for args, says in (
