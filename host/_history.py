@@ -48,6 +48,7 @@ from host._history_schema import (
     open_database,
     transaction,
 )
+from host._processes import process_start
 from host._secrets import mask
 
 __all__ = [
@@ -68,22 +69,6 @@ _log = logging.getLogger("host.history")
 
 #: How a run ended, as stored: ``running`` until it ends (or its process is found gone).
 OUTCOMES = ("running", "succeeded", "failed", "interrupted")
-
-
-def process_start(pid: int) -> str | None:
-    """A token for when process ``pid`` started (``/proc/PID/stat`` field 22, clock ticks
-    since boot), or ``None`` when it cannot be read (no such process, no ``/proc``).
-
-    A pid and this token together name one process: a later process given the same pid has
-    another start time.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read()
-    except OSError:
-        return None
-    fields = text[text.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else None
 
 
 # -- the writer ---------------------------------------------------------------------------------

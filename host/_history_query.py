@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from host._history import flush, process_start
+from host._history import flush
 from host._history_rows import (
     ASSET_DETAIL_COLUMNS,
     RunRecord,
@@ -33,6 +33,7 @@ from host._history_schema import (
     transaction,
 )
 from host._output import Mask, first_line, seconds, table, unmasked
+from host._processes import process_start
 
 __all__ = [
     "get_run",

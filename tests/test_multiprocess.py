@@ -389,27 +389,32 @@ SIGNAL_SCRIPT = textwrap.dedent(
         r.use()
 
     if __name__ == "__main__":
+        start = sys.argv[2] if len(sys.argv) > 2 else "spawn"
         run_assets([slow, quick], {"r": Recorded(record=record, label="r")},
-                   executor="multiprocess", executor_config={"max_workers": 2})
+                   executor="multiprocess",
+                   executor_config={"max_workers": 2, "start_method": start})
     """
 )
 
 
 @pytest.mark.parametrize(
-    ("signum", "status"),
+    ("signum", "status", "start"),
     [
-        (signal.SIGTERM, 128 + signal.SIGTERM),
-        (signal.SIGINT, -signal.SIGINT),
-        (signal.SIGKILL, -signal.SIGKILL),  # the workers find the caller gone themselves
+        (signal.SIGTERM, 128 + signal.SIGTERM, "spawn"),
+        (signal.SIGINT, -signal.SIGINT, "spawn"),
+        # The workers find the caller gone themselves, also when their parent is the fork
+        # server.
+        (signal.SIGKILL, -signal.SIGKILL, "spawn"),
+        (signal.SIGKILL, -signal.SIGKILL, "forkserver"),
     ],
-    ids=["SIGTERM", "SIGINT", "SIGKILL"],
+    ids=["SIGTERM", "SIGINT", "SIGKILL", "SIGKILL-forkserver"],
 )
 def test_a_signal_to_the_caller_tears_down_every_worker(
-    signum: int, status: int, record: str, tmp_path: Path
+    signum: int, status: int, start: str, record: str, tmp_path: Path
 ) -> None:
     script = tmp_path / "run.py"
     script.write_text(SIGNAL_SCRIPT)
-    proc = _python(script, record)
+    proc = _python(script, record, start)
     try:
         deadline = time.monotonic() + 60
         while True:  # both workers have the resource up and `slow` is running

@@ -104,7 +104,7 @@ class Pool(CallerRun):
         err_read, err_write = context.Pipe(duplex=False)
         process = context.Process(
             target=_worker.main,
-            args=(child, payload, out_write, err_write),
+            args=(child, payload, out_write, err_write, os.getpid()),
             name=f"host-worker-{index}",
             daemon=False,
         )

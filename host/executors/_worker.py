@@ -16,7 +16,7 @@ this process (``host._session_resources``), sends their events and ``("ended",
 [ShippedError])``, and exits.
 
 The worker tears down everything it brought up when it is told to stop, when the caller goes
-away (end of file on the pipe; or, while an asset runs, its parent process gone: it then
+away (end of file on the pipe; or, while an asset runs, the caller's process gone: it then
 sends itself SIGTERM, within :data:`CALLER_CHECK` seconds), and on SIGINT (KeyboardInterrupt),
 SIGTERM or SIGHUP (SystemExit of 128 + the signal number), which interrupt an asset that is
 running. While it tears down it
@@ -54,6 +54,7 @@ from typing import Any
 
 from host._events import ErrorInfo, Event
 from host._interrupts import TERMINATING, SignalExit
+from host._processes import process_start
 from host._secrets import mask_error, mask_event
 from host._session_resources import close_session_resources
 from host._timeouts import DeadlineExceeded
@@ -72,21 +73,26 @@ _SIGNALS = {signal.SIGINT, *TERMINATING, TIMEOUT_SIGNAL}
 CALLER_CHECK = 0.25
 
 
-def _watch_caller(parent: int, stop: threading.Event) -> None:
-    """When the process that started this one is gone (the caller killed with SIGKILL, which
-    could not say stop), send this process SIGTERM, as the caller would have: the asset
-    running is interrupted and what came up here goes down. The end of the message pipe says
-    the same, but only once the worker reads it again, after its asset."""
+def _watch_caller(caller: int, stop: threading.Event) -> None:
+    """When the caller process is gone (killed with SIGKILL, so it could not say stop), send
+    this process SIGTERM, as the caller would have: the asset running is interrupted and what
+    came up here goes down. The end of the message pipe says the same, but only once the
+    worker reads it again, after its asset."""
+    started = process_start(caller)  # the caller, not a later process given its pid
+    parent = os.getppid()
     while not stop.wait(CALLER_CHECK):
-        if os.getppid() != parent:
+        gone = process_start(caller) != started if started is not None else (
+            os.getppid() != parent  # no /proc: the parent is the caller (spawn)
+        )
+        if gone:
             os.kill(os.getpid(), signal.SIGTERM)
             return
 
 
-def _start_watching_caller() -> threading.Event:
+def _start_watching_caller(caller: int) -> threading.Event:
     stop = threading.Event()
     threading.Thread(
-        target=_watch_caller, args=(os.getppid(), stop), name="host caller watch", daemon=True
+        target=_watch_caller, args=(caller, stop), name="host caller watch", daemon=True
     ).start()
     return stop
 
@@ -221,6 +227,7 @@ def main(
     payload: bytes,
     stdout: Connection | None = None,
     stderr: Connection | None = None,
+    caller: int | None = None,
 ) -> None:
     """Take part in one run (or, in a :class:`host.Session`, in each run the caller sends
     until the session ends): load it, run assets on request, tear down, report, exit.
@@ -230,9 +237,11 @@ def main(
         payload: the pickled :class:`~host.executors.RunPayload` of the first run.
         stdout / stderr: write ends of the pipes the caller reads this process's output from
             (file descriptors 1 and 2 are pointed at them); ``None``: keep the inherited ones.
+        caller: the caller's pid (default: the parent process; under ``forkserver`` the
+            parent is the fork server, which may outlive the caller).
     """
     _redirect(stdout, stderr)
-    watching = _start_watching_caller()
+    watching = _start_watching_caller(os.getppid() if caller is None else caller)
     channel = _Channel(conn)
     lingering = 0
     session: str | None = None
