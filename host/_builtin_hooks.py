@@ -60,14 +60,36 @@ def _as_context_manager(
     )
 
 
-def _given(resource: AnyResource, value: Any, context: InitResourceContext) -> Any:
+def _entered(result: Any) -> bool:
+    """Whether a resource function or ``create_resource`` gave something to enter for the
+    resource's life rather than the resource itself: a generator (sync or async), or a
+    context manager made by ``@contextlib.contextmanager`` / ``@asynccontextmanager`` (any
+    ``ContextDecorator``, as Dagster enters; not any object that happens to be a context
+    manager, such as a file or a lock handed over as the resource)."""
+    return (
+        inspect.isgenerator(result)
+        or inspect.isasyncgen(result)
+        or isinstance(result, contextlib.ContextDecorator | contextlib.AsyncContextDecorator)
+    )
+
+
+@contextlib.contextmanager
+def _given(resource: AnyResource, value: Any, context: InitResourceContext) -> Iterator[Any]:
     """What assets receive of a resource that is up: the resource itself, what a function
-    resource gave, or what a factory's ``create_resource`` makes of ``value``."""
+    resource gave, or what a factory's ``create_resource`` makes of ``value``, entered for as
+    long as the resource is up when it yields (:func:`_entered`)."""
     if isinstance(resource, ResourceDefinition):
-        return resource.value
-    if isinstance(resource, ConfigurableResource) and type(resource).creates_resource():
-        return _runtime_of(context).resolve(value.create_resource(context))
-    return value
+        yield resource.value
+    elif isinstance(resource, ConfigurableResource) and type(resource).creates_resource():
+        runtime = _runtime_of(context)
+        made = value.create_resource(context)
+        if _entered(made):
+            with _as_context_manager(made, runtime) as given:
+                yield given
+        else:
+            yield runtime.resolve(made)
+    else:
+        yield value
 
 
 @contextlib.contextmanager
@@ -102,15 +124,9 @@ def _default_yield(resource: AnyResource, context: InitResourceContext) -> Itera
         if done:
             teardown()
         raise
-    try:
-        given = _given(resource, resource, context)
-    except BaseException:
-        teardown()
-        raise
-    try:
-        yield given
-    finally:
-        teardown()
+    with contextlib.ExitStack() as stack:
+        stack.callback(teardown)  # last: after what create_resource yielded is left
+        yield stack.enter_context(_given(resource, resource, context))
 
 
 @contextlib.contextmanager
@@ -119,8 +135,8 @@ def _factory_yield(
     context: InitResourceContext,
 ) -> Iterator[Any]:
     """A factory's own ``yield_for_execution``, then ``create_resource`` on what it yields."""
-    with cm as value:
-        yield _given(resource, value, context)
+    with cm as value, _given(resource, value, context) as given:
+        yield given
 
 
 async def _next_of(agen: Any) -> Any:
@@ -150,6 +166,10 @@ def _start_function(resource: ResourceDefinition, context: InitResourceContext) 
             value = runtime.run_async(_next_of(result))
         except StopAsyncIteration:
             raise _no_yield(resource, context) from None
+    elif isinstance(result, contextlib.ContextDecorator):  # @contextmanager on the function
+        value = result.__enter__()  # type: ignore[attr-defined]
+    elif isinstance(result, contextlib.AsyncContextDecorator):  # @asynccontextmanager
+        value = runtime.run_async(result.__aenter__())  # type: ignore[attr-defined]
     else:
         value = runtime.resolve(result)
     resource.set_value(value)
@@ -178,6 +198,10 @@ def _finish_function(resource: ResourceDefinition, context: InitResourceContext)
             return
         runtime.run_async(run.aclose())
         raise DefinitionError(more)
+    if isinstance(run, contextlib.ContextDecorator):
+        run.__exit__(None, None, None)  # type: ignore[attr-defined]
+    elif isinstance(run, contextlib.AsyncContextDecorator):
+        _runtime_of(context).run_async(run.__aexit__(None, None, None))  # type: ignore[attr-defined]
 
 
 def _runtime_of(context: InitResourceContext | AssetExecutionContext) -> Runtime:

@@ -177,8 +177,10 @@ def _is_partial(value: Any) -> bool:
 def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Call ``definition`` directly, bringing up what it needs for the call.
 
-    Resources given as arguments and those of a :func:`build_asset_context` context that is not
-    open come up before the call and go down when it ends (for an ``async def`` asset, a
+    Resources given as arguments (seen in ``context.resources`` under their parameter's name,
+    as in Dagster; one given both there and in the context is an error) and those of a
+    :func:`build_asset_context` context that is not open come up before the call and go down
+    when it ends (for an ``async def`` asset, a
     coroutine that does both on the awaiting loop). A parameter left out is filled from the
     context's resources (by name, or by ``ConfigurableResource`` annotation) or, for a config
     parameter, from ``build_asset_context(asset_config=...)`` or the class's defaults.
@@ -204,8 +206,14 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
     fill: dict[str, str] = {}  # parameter -> resource key it receives
     for name, value in arguments.items():
         if isinstance(value, ConfigurableResource):
-            to_open[f"_arg_{name}"] = value
-            fill[name] = f"_arg_{name}"
+            if name in given:
+                raise DefinitionError(
+                    f"asset {definition.key!r} called directly: resource {name!r} is given "
+                    f"both in its context (build_asset_context(resources=...)) and as an "
+                    f"argument; give it in one of them."
+                )
+            to_open[name] = value  # under the parameter's name, in context.resources too
+            fill[name] = name
     for param in definition.parameters:
         name = param.name
         if name in arguments:
@@ -238,8 +246,7 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
         for name, key in fill.items():
             arguments[name] = up[key]
         if context is not None:
-            shown = {k: v for k, v in up.items() if not k.startswith("_arg_")}
-            per_call = dataclasses.replace(context, asset_key=definition.key, _open=[shown])
+            per_call = dataclasses.replace(context, asset_key=definition.key, _open=[up])
             for name, value in arguments.items():
                 if value is context:
                     arguments[name] = per_call

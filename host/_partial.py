@@ -29,6 +29,19 @@ R = TypeVar("R", bound="ConfigurableResource")
 _GIVEN = "_host_partial"
 
 
+def by_field_name(cls: type[ConfigurableResource], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each key that is a field's alias (``Field(alias=...)``) given as that
+    field's name; other keys as they are."""
+    aliases = {
+        info.alias: name
+        for name, info in cls.model_fields.items()
+        if info.alias is not None and info.alias != name
+    }
+    if not aliases:
+        return dict(values)
+    return {aliases.get(key, key): value for key, value in values.items()}
+
+
 def make_partial(cls: type[R], values: Mapping[str, Any]) -> R:
     """An instance of ``cls`` holding ``values``, to be completed at launch.
 
@@ -36,8 +49,9 @@ def make_partial(cls: type[R], values: Mapping[str, Any]) -> R:
     when the launch-time config is applied.
 
     Raises:
-        ConfigError: a name in ``values`` is not a field of ``cls``.
+        ConfigError: a name in ``values`` is not a field of ``cls`` (nor a field's alias).
     """
+    values = by_field_name(cls, values)
     unknown = sorted(set(values) - set(cls.model_fields))
     if unknown:
         raise ConfigError(
@@ -94,7 +108,7 @@ def with_launch_config(
             launch, or a value does not validate; naming the key, class and field.
     """
     cls = type(resource)
-    launch = dict(launch or {})
+    launch = by_field_name(cls, launch or {})
     unknown = sorted(set(launch) - set(cls.model_fields))
     if unknown:
         raise ConfigError(

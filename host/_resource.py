@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, ForwardRef, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -59,12 +59,24 @@ class _DependencyField:
 
 _DEPENDENCY = _DependencyField()
 
-#: A resource field that may hold any resource: a ``ConfigurableResource``, a function resource
-#: (``@resource``), a factory, or a plain object (Dagster's ``ResourceDependency[T]``). It is
-#: brought up before the resource holding it, which receives what assets would (the object a
-#: function resource or factory gives, a plain object as it is). Its value is not validated
-#: against ``T``.
-ResourceDependency = Annotated[T, SkipValidation, _DEPENDENCY]
+if TYPE_CHECKING:
+    #: See the runtime class below.
+    ResourceDependency = Annotated[T, SkipValidation, _DEPENDENCY]
+else:
+
+    class ResourceDependency:
+        """A resource field that may hold any resource: a ``ConfigurableResource``, a function
+        resource (``@resource``), a factory, or a plain object (Dagster's
+        ``ResourceDependency[T]``). It is brought up before the resource holding it, which
+        receives what assets would (the object a function resource or factory gives, a plain
+        object as it is). Its value is not validated against ``T``, and ``T`` may be a name
+        not defined yet (``ResourceDependency["Inner"]``, with ``Inner`` defined after, in a
+        function too): the field is then typed ``Any``."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            if isinstance(item, str | ForwardRef):
+                item = Any
+            return Annotated[item, SkipValidation, _DEPENDENCY]
 
 
 @functools.cache
@@ -121,7 +133,20 @@ class ConfigurableResource(BaseModel, OwnConfiguration, ResourceContextMethods):
             host_teardown_timeout = 10.0  # going down: leaving it
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    def __class_getitem__(cls, params: Any) -> Any:
+        """``ConfigurableResource[T]``, as Dagster writes a resource that is its own value:
+        ``T`` says what it is for type readers; the class is ``ConfigurableResource`` itself.
+        A generic subclass (``ConfigurableResourceFactory[T]``) is parametrized as pydantic
+        does."""
+        if cls is ConfigurableResource:
+            return cls
+        return super().__class_getitem__(params)
+
+    # populate_by_name: a field with an alias is given by either (the run config and the
+    # host's own copies give field names).
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, populate_by_name=True
+    )
 
     #: Seconds the resource may take to come up in a run (``None``: no limit).
     host_setup_timeout: ClassVar[float | None] = None
