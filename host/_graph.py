@@ -101,6 +101,13 @@ def _resource_by_type(
     if not (isinstance(annotation, type) and issubclass(annotation, ConfigurableResource)):
         return None
     if name in types:
+        bound = types[name]
+        if _given_as_is(bound) and not issubclass(bound, annotation):
+            raise DefinitionError(
+                f"asset {asset.key!r}, parameter {name!r}: annotated {_type_name(annotation)}, "
+                f"but resource {name!r} is of type {_type_name(bound)}. Bind a "
+                f"{_type_name(annotation)} to {name!r}, or change the annotation."
+            )
         return name
     matches = [key for key, cls in types.items() if issubclass(cls, annotation)]
     if len(matches) == 1:
@@ -188,15 +195,7 @@ def _resource_param(
             f"{sorted(types) or 'none'}). Bind one: resources={{{name!r}: ...}}."
         )
     bound = types[name]
-    given_as_is = not issubclass(bound, ConfigurableResource) or not (
-        bound.overrides_yield() or hasattr(bound, "create_resource")
-    )
-    if (
-        isinstance(expected, type)
-        and given_as_is
-        and not hasattr(bound, "host_with_launch_config")
-        and not issubclass(bound, expected)
-    ):
+    if isinstance(expected, type) and _given_as_is(bound) and not issubclass(bound, expected):
         raise DefinitionError(
             f"asset {asset.key!r}, parameter {name!r}: ResourceParam[{_type_name(expected)}] "
             f"takes a {_type_name(expected)}, but resource {name!r} is of type "
@@ -204,6 +203,17 @@ def _resource_param(
             f"annotation."
         )
     return name
+
+
+def _given_as_is(bound: type) -> bool:
+    """Whether assets receive an object of class ``bound`` itself (so its type can be checked
+    before the run): a plain object, or a ``ConfigurableResource`` that neither replaces
+    ``yield_for_execution`` nor creates another object (``create_resource``)."""
+    if hasattr(bound, "host_with_launch_config"):  # a function resource, a factory
+        return False
+    if not issubclass(bound, ConfigurableResource):
+        return True
+    return not (bound.overrides_yield() or hasattr(bound, "create_resource"))
 
 
 def _type_name(cls: Any) -> str:

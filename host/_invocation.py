@@ -206,6 +206,7 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
     fill: dict[str, str] = {}  # parameter -> resource key it receives
     for name, value in arguments.items():
         if isinstance(value, ConfigurableResource):
+            _check_type(definition, name, hints.get(name), value)
             if name in given:
                 raise DefinitionError(
                     f"asset {definition.key!r} called directly: resource {name!r} is given "
@@ -223,6 +224,7 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
             source = context._asset_config if context is not None else None
             arguments[name] = asset_config_value(definition.key, annotation, source, None)
         elif name in given:
+            _check_type(definition, name, annotation, given[name])
             fill[name] = name
         elif isinstance(annotation, type) and issubclass(annotation, ConfigurableResource):
             matches = [k for k, v in given.items() if isinstance(v, annotation)]
@@ -259,6 +261,24 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
         return _call_async(scope, call)
     with scope as values:
         return call(values)
+
+
+def _check_type(definition: AssetDefinition, name: str, annotation: Any, value: Any) -> None:
+    """A parameter annotated with a ``ConfigurableResource`` class is given one of that class
+    (or an object it does not describe: a factory, a function resource), as in a run."""
+    if not (isinstance(annotation, type) and issubclass(annotation, ConfigurableResource)):
+        return
+    cls = type(value)
+    vends = hasattr(value, "host_with_launch_config") or (
+        isinstance(value, ConfigurableResource)
+        and (cls.overrides_yield() or hasattr(cls, "create_resource"))
+    )
+    if not vends and not isinstance(value, annotation):
+        raise DefinitionError(
+            f"asset {definition.key!r} called directly: parameter {name!r} is annotated "
+            f"{annotation.__qualname__}, but the resource given is a {cls.__qualname__}. Give a "
+            f"{annotation.__qualname__}, or change the annotation."
+        )
 
 
 def _takes_context(definition: AssetDefinition) -> bool:
