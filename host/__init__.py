@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 
 from host._asset import AssetDefinition, ResourceParam, asset, with_resources
 from host._asset_config import Config
-from host._context import AssetExecutionContext, InitResourceContext
+from host._context import (
+    AssetExecutionContext,
+    IAttachDifferentObjectToOpContext,
+    InitResourceContext,
+)
 from host._envvar import EnvVar
 from host._errors import (
     ConfigError,
@@ -34,7 +38,7 @@ from host._errors import (
     WorkerDiedError,
     WorkerError,
 )
-from host._function_resource import ResourceDefinition, resource
+from host._function_resource import ResourceDefinition, configured, resource
 from host._lazy import lazy_names
 from host._resource import ConfigurableResource, ResourceDependency
 from host._resource_factory import ConfigurableResourceFactory
@@ -62,7 +66,7 @@ if TYPE_CHECKING:
     from host._hookspecs import hookimpl, hookspec
     from host._invocation import build_asset_context
     from host._plugin_api import PLUGIN_API_VERSION
-    from host._resource_scope import build_init_resource_context
+    from host._resource_scope import build_init_resource_context, build_resources
     from host._run import run_assets
     from host._session import Session
     from host.executors import Executor, ExecutorConfig, RunState
@@ -94,7 +98,7 @@ _LAZY = {
     **dict.fromkeys(("hookimpl", "hookspec"), "host._hookspecs"),
     "PLUGIN_API_VERSION": "host._plugin_api",
     "build_asset_context": "host._invocation",
-    "build_init_resource_context": "host._resource_scope",
+    **dict.fromkeys(("build_init_resource_context", "build_resources"), "host._resource_scope"),
     "run_assets": "host._run",
     "Session": "host._session",
 }
@@ -123,6 +127,7 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "ExecutorConfig",
     "FrozenResourceError",
     "HostError",
+    "IAttachDifferentObjectToOpContext",
     "InitResourceContext",
     "LogRecorded",
     "PLUGIN_API_VERSION",
@@ -153,6 +158,8 @@ __all__ = [  # noqa: RUF022 (plain sorted() order, which tests/test_api.py pins)
     "asset",
     "build_asset_context",
     "build_init_resource_context",
+    "build_resources",
+    "configured",
     "discover_plugins",
     "hookimpl",
     "hookspec",

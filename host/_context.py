@@ -16,7 +16,14 @@ if TYPE_CHECKING:
 
     from host._events import ResourcePhase
 
-__all__ = ["AssetExecutionContext", "InitResourceContext", "Resources", "ResourcesView", "Runtime"]
+__all__ = [
+    "AssetExecutionContext",
+    "IAttachDifferentObjectToOpContext",
+    "InitResourceContext",
+    "Resources",
+    "ResourcesView",
+    "Runtime",
+]
 
 T = TypeVar("T")
 
@@ -159,6 +166,37 @@ class InitResourceContext:
         return _adapter("host.resource", run_id=self.run_id, resource_key=self.resource_key)
 
 
+class IAttachDifferentObjectToOpContext:
+    """Dagster's interface for a resource whose assets see another object in
+    ``context.resources`` than in a parameter: a parameter typed with the resource receives
+    the resource, ``context.resources.KEY`` what :meth:`get_object_to_set_on_execution_context`
+    returns (a migration aid: code written for the object keeps working beside code written
+    for the resource)."""
+
+    def get_object_to_set_on_execution_context(self) -> Any:
+        """The object ``context.resources`` gives for this resource. Required.
+
+        Raises:
+            NotImplementedError: the subclass does not define it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} is an IAttachDifferentObjectToOpContext: define "
+            f"get_object_to_set_on_execution_context(self) returning what context.resources "
+            f"gives for it."
+        )
+
+
+def attached(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as an asset's ``context.resources`` shows them: each
+    :class:`IAttachDifferentObjectToOpContext` as the object it attaches."""
+    return {
+        key: value.get_object_to_set_on_execution_context()
+        if isinstance(value, IAttachDifferentObjectToOpContext)
+        else value
+        for key, value in values.items()
+    }
+
+
 class Resources:
     """``context.resources``: the resources an asset uses, up, by key (Dagster's namespace).
 
@@ -258,8 +296,9 @@ class AssetExecutionContext:
 
     @property
     def resources(self) -> Resources:
-        """The resources the asset takes (parameters and ``required_resource_keys``), up."""
-        return Resources(self._resources, f"asset {self.asset_key!r}")
+        """The resources the asset takes (parameters and ``required_resource_keys``), up; an
+        :class:`IAttachDifferentObjectToOpContext` as the object it attaches."""
+        return Resources(attached(self._resources), f"asset {self.asset_key!r}")
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -366,3 +366,25 @@ class RunResult:
     def events_of(self, kind: type[Any]) -> list[Any]:
         """The events of one type, in order."""
         return [event for event in self.events if isinstance(event, kind)]
+
+    def output_for_node(self, node: str, output_name: str = "result") -> Any:
+        """The output of asset ``node`` (Dagster's name for ``outputs[node]``; an asset has
+        one output, ``output_name`` ``"result"``).
+
+        Raises:
+            KeyError: the asset has no output in this run (it failed, was skipped, or is not
+                one of the run's), saying which.
+        """
+        if output_name != "result":
+            raise KeyError(
+                f"asset {node!r} has one output, 'result', not {output_name!r}: host assets "
+                f"return one value"
+            )
+        if node in self.outputs:
+            return self.outputs[node]
+        why = (
+            "it failed" if node in self.failures
+            else "it was skipped" if node in self.skipped
+            else "it is not an asset of this run"
+        )
+        raise KeyError(f"asset {node!r} has no output in run {self.run_id}: {why}")

@@ -26,6 +26,7 @@ from host._values import KEEP, Location, env_references, masked_value, replace_v
 
 __all__ = [
     "ResourceDefinition",
+    "configured",
     "describe_function_resource",
     "plain_value",
     "resource",
@@ -421,3 +422,68 @@ def resource(
 def _config_itself(context: Any) -> Any:
     """:meth:`ResourceDefinition.string_resource`'s function: its configuration."""
     return context.resource_config
+
+
+def configured(
+    target: Any, config_schema: Any = None
+) -> Callable[[Callable[[Any], Any]], Any]:
+    """Dagster's ``@configured(target)``: the decorated function gives ``target``'s config,
+    and the decorator makes ``target`` configured with it.
+
+    Example::
+
+        @configured(MyResource)
+        def my_resource(_):
+            return {"resource_param": "foo"}     # my_resource is MyResource(resource_param="foo")
+
+    ``target`` is a ``ConfigurableResource`` class (the result is an instance of it) or a
+    ``ResourceDefinition`` (the result is ``target.configured(...)``). The function is called
+    once, when it is decorated, with an empty config: host validates configuration before a
+    run, so a config mapped at launch (Dagster's ``config_schema=`` argument here) is not
+    taken; give launch values with ``partial()`` / ``configure_at_launch()`` and
+    ``run_config`` instead.
+
+    Raises:
+        DefinitionError: ``config_schema`` is given, or ``target`` is neither.
+        ConfigError: the config the function gives does not validate.
+    """
+    from host._resource import ConfigurableResource
+
+    if config_schema is not None:
+        raise DefinitionError(
+            f"configured({_name(target)}, config_schema=...): host does not map config given "
+            f"at launch; give the launch values with {_name(target)}.partial(...) (or "
+            f"configure_at_launch()) and run_config={{'resources': {{KEY: {{'config': "
+            f"{{...}}}}}}}}, or drop config_schema and return the whole config."
+        )
+    if not (
+        isinstance(target, ResourceDefinition)
+        or (isinstance(target, type) and issubclass(target, ConfigurableResource))
+    ):
+        raise DefinitionError(
+            f"configured() takes a ConfigurableResource class or a @resource definition, not "
+            f"{_name(target)}"
+        )
+
+    def decorate(fn: Callable[[Any], Any]) -> Any:
+        config = fn({})
+        if isinstance(target, ResourceDefinition):
+            return target.configured(config)
+        from pydantic import ValidationError
+
+        from host._resource_errors import config_error_from_validation
+
+        problem = None
+        try:
+            return target(**config)
+        except ValidationError as exc:
+            problem = config_error_from_validation(
+                f"(configured {_name(target)})", target, exc, values=config
+            )
+        raise problem
+
+    return decorate
+
+
+def _name(target: Any) -> str:
+    return str(getattr(target, "__qualname__", None) or type(target).__qualname__)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from host._asset import AssetDefinition
 from host._asset_config import is_config_class
-from host._context import AssetExecutionContext, Resources
+from host._context import AssetExecutionContext, Resources, attached
 from host._errors import DefinitionError
 from host._launch import asset_config_value, rebuild_resource
 from host._resource import ConfigurableResource
@@ -78,7 +78,7 @@ class BuiltAssetContext(AssetExecutionContext):
     def resources(self) -> Resources:
         """The context's resources: up while it is open; plain objects at any time."""
         if self._open:
-            return Resources(self._open[0], f"asset {self.asset_key!r}")
+            return Resources(attached(self._open[0]), f"asset {self.asset_key!r}")
         return Resources(_Unopened(self._given), f"asset {self.asset_key!r}")
 
     def _scope(self) -> ResourceScope[dict[str, Any]]:

@@ -148,6 +148,11 @@ class ResourceContextMethods:
         fresh.host_bind_context(context)
         return fresh
 
+    def with_resource_context(self, context: InitResourceContext) -> Any:
+        """:meth:`with_replaced_resource_context` under the name Dagster's testing docs use
+        (deprecated there)."""
+        return self.with_replaced_resource_context(context)
+
     def host_bind_context(self, context: InitResourceContext) -> None:
         """Record the context this copy is brought up with (the host calls it)."""
         private = getattr(self, "__pydantic_private__", None)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
-from host._context import InitResourceContext
+from host._context import InitResourceContext, Resources
 from host._errors import ResourceTeardownError
 from host._events import Event
 from host._lifecycle import ProcessRun
@@ -28,7 +28,13 @@ from host._runtime import AwaitableRunner, CallerLoop, OwnLoop
 from host._scoped_plugins import with_scoped_plugins
 from host._values import masked_value
 
-__all__ = ["ResourceScope", "build_init_resource_context", "open_resource", "open_resources"]
+__all__ = [
+    "ResourceScope",
+    "build_init_resource_context",
+    "build_resources",
+    "open_resource",
+    "open_resources",
+]
 
 T = TypeVar("T")
 
@@ -245,6 +251,49 @@ def open_resources(
         ConfigError, ResourceSetupError, ResourceTeardownError: as for :func:`open_resource`.
     """
     return ResourceScope(resources, dict, plugins=plugins, run_id=run_id)
+
+
+def build_resources(
+    resources: Mapping[str, Any],
+    resource_config: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    plugins: Iterable[object] = (),
+    run_id: str | None = None,
+) -> ResourceScope[Resources]:
+    """Dagster's ``build_resources``: :func:`open_resources` with each key's launch config,
+    the block receiving them by attribute (``resources.db``) as ``context.resources`` does.
+
+    Example::
+
+        with build_resources({"db": Database.configure_at_launch()},
+                             resource_config={"db": {"config": {"path": ":memory:"}}}) as r:
+            r.db.execute("select 1")
+
+    Args:
+        resources: resource key -> resource.
+        resource_config: resource key -> ``{"config": {...}}``, as a run's
+            ``run_config["resources"]``.
+        plugins / run_id: as for :func:`open_resources`.
+
+    Raises:
+        DefinitionError: ``resource_config`` names a key that is not one of ``resources``.
+        ConfigError: launch config that does not validate; nothing was brought up.
+    """
+    from host._errors import DefinitionError
+    from host._launch import rebuild_resource
+
+    given = dict(resources)
+    for key, entry in (resource_config or {}).items():
+        if key not in given:
+            raise DefinitionError(
+                f"build_resources: resource_config names {key!r}, which is not one of its "
+                f"resources ({sorted(given) or 'none'})."
+            )
+        values = entry.get("config") if isinstance(entry, Mapping) else None
+        given[key] = rebuild_resource(key, given[key], values, {})
+    return ResourceScope(
+        given, lambda up: Resources(up, "build_resources"), plugins=plugins, run_id=run_id
+    )
 
 
 def _only(key: str) -> Callable[[dict[str, Any]], Any]:

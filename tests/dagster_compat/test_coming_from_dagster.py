@@ -59,6 +59,7 @@ DAGSTER_NAMES = [
     "ConfigurableResource",
     "ConfigurableResourceFactory",
     "EnvVar",
+    "IAttachDifferentObjectToOpContext",
     "InitResourceContext",
     "ResourceDefinition",
     "ResourceDependency",
@@ -66,6 +67,8 @@ DAGSTER_NAMES = [
     "asset",
     "build_asset_context",
     "build_init_resource_context",
+    "build_resources",
+    "configured",
     "resource",
     "with_resources",
 ]
