@@ -201,7 +201,7 @@ def test_a_field_alias_is_a_name_launch_config_may_use(name: str) -> None:
 
 def test_a_forward_reference_to_a_resource_defined_later_in_a_function() -> None:
     class Holds(ConfigurableResource):
-        inner: ResourceDependency["Defined"]  # noqa: F821 - defined below, in this function
+        inner: ResourceDependency["Defined"]  # noqa: UP037 - Dagster's form: defined below
 
     class Defined(ConfigurableResource):
         n: int = 3
@@ -277,11 +277,11 @@ def test_a_resource_of_the_wrong_class_is_refused_before_the_asset_runs() -> Non
     def needs(wanted: Wanted) -> None:
         ran.append("ran")
 
-    with pytest.raises(DefinitionError, match="annotated .*Wanted.* of type .*Other"):
+    with pytest.raises(DefinitionError, match=r"annotated .*Wanted.* of type .*Other"):
         run_assets([needs], {"wanted": Other()})
-    with pytest.raises(DefinitionError, match="annotated .*Wanted.*Other"):
+    with pytest.raises(DefinitionError, match=r"annotated .*Wanted.*Other"):
         needs(wanted=Other())
-    with pytest.raises(DefinitionError, match="annotated .*Wanted.*Other"):
+    with pytest.raises(DefinitionError, match=r"annotated .*Wanted.*Other"):
         needs(build_asset_context(resources={"wanted": Other()}))
     assert ran == []
 
