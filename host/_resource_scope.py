@@ -273,7 +273,8 @@ def build_resources(
         resources: resource key -> resource.
         resource_config: resource key -> ``{"config": {...}}``, as a run's
             ``run_config["resources"]``.
-        plugins / run_id: as for :func:`open_resources`.
+        plugins: hook plugins for this scope only, as for :func:`open_resources`.
+        run_id: the run id the contexts carry; default: a new one.
 
     Raises:
         DefinitionError: ``resource_config`` names a key that is not one of ``resources``.
