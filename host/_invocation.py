@@ -180,8 +180,8 @@ def invoke(definition: AssetDefinition, args: tuple[Any, ...], kwargs: dict[str,
     Resources given as arguments (seen in ``context.resources`` under their parameter's name,
     as in Dagster; one given both there and in the context is an error) and those of a
     :func:`build_asset_context` context that is not open come up before the call and go down
-    when it ends (for an ``async def`` asset, a
-    coroutine that does both on the awaiting loop). A parameter left out is filled from the
+    when it ends (for an ``async def`` asset, a coroutine that does both on the awaiting
+    loop). A parameter left out is filled from the
     context's resources (by name, or by ``ConfigurableResource`` annotation) or, for a config
     parameter, from ``build_asset_context(asset_config=...)`` or the class's defaults.
 
